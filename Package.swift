@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "accessctl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "accessctl", targets: ["accessctl"]),
+        .library(name: "AccessCore", targets: ["AccessCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries: each is imported by exactly one Swift module.
+        .systemLibrary(
+            name: "CGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        .target(name: "GitStore", dependencies: ["CGit2"]),
+        .target(name: "StrictYAML", dependencies: ["CYAML"]),
+        .target(name: "AccessModel"),
+        .target(
+            name: "AccessCore",
+            dependencies: ["AccessModel", "StrictYAML", "GitStore"]
+        ),
+        .executableTarget(
+            name: "accessctl",
+            dependencies: [
+                "AccessCore",
+                "AccessModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
+        .testTarget(name: "GitStoreTests", dependencies: ["GitStore"]),
+        .testTarget(
+            name: "AccessCoreTests",
+            dependencies: ["AccessCore", "AccessModel", "GitStore"]
+        ),
+        .testTarget(
+            name: "AccessctlEndToEndTests",
+            dependencies: ["AccessModel"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,163 @@
+import AccessModel
+import StrictYAML
+
+/// A value with the position it was read from, kept for cross-file checks.
+struct Located<Value: Sendable>: Sendable {
+    var value: Value
+    var mark: Mark
+}
+
+/// Collects the diagnostics of one file.
+struct FileDiagnostics {
+    let path: String
+    var items: [Diagnostic] = []
+
+    init(path: String) { self.path = path }
+
+    mutating func error(_ mark: Mark, _ message: String) {
+        items.append(Diagnostic(path: path, line: mark.line, column: mark.column, severity: .error, message: message))
+    }
+
+    mutating func warning(_ mark: Mark, _ message: String) {
+        items.append(Diagnostic(path: path, line: mark.line, column: mark.column, severity: .warning, message: message))
+    }
+}
+
+/// Typed, strict access to the keys of one mapping. Unknown keys are reported when it is made;
+/// each accessor reports a missing required key or a value of the wrong type.
+struct Fields {
+    let mapping: Mapping
+    /// What the mapping is, for messages: "a user file", "'policy'".
+    let context: String
+
+    /// Reads `node` as a mapping with the given known keys; reports anything else.
+    init?(_ node: Node?, context: String, known: [String], into diagnostics: inout FileDiagnostics) {
+        guard let node else {
+            diagnostics.error(.start, "\(context) is empty; expected a mapping with keys \(known.joined(separator: ", "))")
+            return nil
+        }
+        guard case .mapping(let mapping) = node else {
+            diagnostics.error(node.mark, "\(context) must be a mapping (key: value), not \(node.typeName)")
+            return nil
+        }
+        self.mapping = mapping
+        self.context = context
+        for entry in mapping.entries where !known.contains(entry.key.text) {
+            let hint = Suggest.closest(to: entry.key.text, in: known).map { "; did you mean '\($0)'?" }
+                ?? "; known keys: \(known.joined(separator: ", "))"
+            diagnostics.error(entry.key.mark, "unknown key '\(entry.key.text)' in \(context)\(hint)")
+        }
+    }
+
+    func entry(_ key: String) -> MappingEntry? { mapping.entry(key) }
+
+    private func missing(_ key: String, _ diagnostics: inout FileDiagnostics) {
+        diagnostics.error(mapping.mark, "missing required key '\(key)' in \(context)")
+    }
+
+    /// A string value. Plain scalars that resolve to another type (`true`, `12`, `~`) are type errors.
+    func string(_ key: String, required: Bool = false, nonEmpty: Bool = true,
+                into diagnostics: inout FileDiagnostics) -> Located<String>? {
+        guard let entry = entry(key) else {
+            if required { missing(key, &diagnostics) }
+            return nil
+        }
+        return Fields.string(entry.value, name: "'\(key)'", nonEmpty: nonEmpty, into: &diagnostics)
+    }
+
+    /// Reads a node as a string; `name` names it in messages.
+    static func string(_ node: Node, name: String, nonEmpty: Bool = true,
+                       into diagnostics: inout FileDiagnostics) -> Located<String>? {
+        guard case .scalar(let scalar) = node else {
+            diagnostics.error(node.mark, "\(name) must be a string, not \(node.typeName)")
+            return nil
+        }
+        switch scalar.value {
+        case .string(let text):
+            if nonEmpty && text.isEmpty {
+                diagnostics.error(scalar.mark, "\(name) must not be empty")
+                return nil
+            }
+            return Located(value: text, mark: scalar.mark)
+        case .null:
+            diagnostics.error(scalar.mark, "\(name) must be a string, not null\(scalar.text.isEmpty ? " (no value)" : " ('\(scalar.text)')")")
+            return nil
+        case let other:
+            diagnostics.error(scalar.mark, "\(name) must be a string, not \(other.typeName) (\(scalar.text)); quote it if you mean the text: \"\(scalar.text)\"")
+            return nil
+        }
+    }
+
+    /// A boolean: only `true` or `false` (YAML 1.2); `yes`, `no`, `on`, `off` are type errors.
+    func bool(_ key: String, into diagnostics: inout FileDiagnostics) -> Bool? {
+        guard let entry = entry(key) else { return nil }
+        if case .scalar(let scalar) = entry.value, case .bool(let value) = scalar.value { return value }
+        let shown: String
+        if case .scalar(let scalar) = entry.value {
+            shown = scalar.value == .null ? "null" : "\(scalar.value.typeName) ('\(scalar.text)')"
+        } else {
+            shown = entry.value.typeName
+        }
+        diagnostics.error(entry.value.mark, "'\(key)' must be a boolean (true or false), not \(shown)")
+        return nil
+    }
+
+    /// An integer within `range`.
+    func int(_ key: String, in range: ClosedRange<Int>, required: Bool = false,
+             into diagnostics: inout FileDiagnostics) -> Located<Int>? {
+        guard let entry = entry(key) else {
+            if required { missing(key, &diagnostics) }
+            return nil
+        }
+        guard case .scalar(let scalar) = entry.value, case .int(let parsed) = scalar.value else {
+            let shown: String
+            if case .scalar(let scalar) = entry.value {
+                shown = scalar.value == .null ? "null" : "\(scalar.value.typeName) ('\(scalar.text)')"
+            } else {
+                shown = entry.value.typeName
+            }
+            diagnostics.error(entry.value.mark, "'\(key)' must be an integer, not \(shown)")
+            return nil
+        }
+        guard let value = parsed, range.contains(value) else {
+            diagnostics.error(scalar.mark, "'\(key)' must be from \(range.lowerBound) to \(range.upperBound), not \(scalar.text)")
+            return nil
+        }
+        return Located(value: value, mark: scalar.mark)
+    }
+
+    /// A list of non-empty strings, each checked against `pattern`; duplicates are errors.
+    /// Returns nil when the key is absent.
+    func stringList(_ key: String, pattern: Rules.Pattern?, itemName: String,
+                    into diagnostics: inout FileDiagnostics) -> (items: [Located<String>], mark: Mark)? {
+        guard let entry = entry(key) else { return nil }
+        return Fields.stringList(entry.value, name: "'\(key)'", pattern: pattern, itemName: itemName, into: &diagnostics)
+    }
+
+    static func stringList(_ node: Node, name: String, pattern: Rules.Pattern?, itemName: String,
+                           into diagnostics: inout FileDiagnostics) -> (items: [Located<String>], mark: Mark)? {
+        guard case .sequence(let sequence) = node else {
+            var message = "\(name) must be a list, not \(node.typeName)"
+            if case .scalar(let s) = node, s.value == .null { message += "; write [] for an empty list" }
+            else if case .scalar(let s) = node { message += "; write [\(s.text)] for a list of one item" }
+            diagnostics.error(node.mark, message)
+            return nil
+        }
+        var items: [Located<String>] = []
+        var seen: [String: Mark] = [:]
+        for item in sequence.items {
+            guard let text = string(item, name: "each item of \(name)", into: &diagnostics) else { continue }
+            if let pattern, !pattern.matches(text.value) {
+                diagnostics.error(text.mark, "'\(text.value)' is not a valid \(itemName): must match \(pattern.source)")
+                continue
+            }
+            if let first = seen[text.value] {
+                diagnostics.error(text.mark, "'\(text.value)' is listed twice in \(name) (first at line \(first.line))")
+                continue
+            }
+            seen[text.value] = text.mark
+            items.append(text)
+        }
+        return (items, sequence.mark)
+    }
+}

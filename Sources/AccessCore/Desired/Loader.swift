@@ -1,0 +1,166 @@
+import AccessModel
+import StrictYAML
+
+/// The outcome of loading a repository revision.
+public struct LoadResult: Sendable {
+    /// Where the files came from.
+    public var origin: RepoOrigin
+    /// The validated desired state; nil when any error was found.
+    public var state: DesiredState?
+    /// Every error and warning, sorted by path and position.
+    public var diagnostics: [Diagnostic]
+    /// How many entity files (YAML) were read.
+    public var fileCount: Int
+
+    public var isValid: Bool { state != nil }
+}
+
+/// Loads and validates the desired state from a repository source.
+///
+/// Everything that can be reported is reported in one run: syntax and strictness problems
+/// of each file, type and shape errors of each key, then cross-file rules (references,
+/// uniqueness, system groups, policy), so an admin sees every problem of a pull request at once.
+public enum DesiredStateLoader {
+    /// Largest accepted YAML file.
+    public static let maxFileBytes = 1 << 20
+    /// Largest accepted skill file.
+    public static let maxSkillBytes = 256 << 10
+
+    static let entityDirectories = ["services", "users", "groups"]
+
+    enum FileKind {
+        case config
+        case service(String)
+        case user(String)
+        case group(String)
+    }
+
+    /// Reads, parses and validates every file of `source`.
+    /// Throws only when the source itself cannot be read (missing repository, unknown ref).
+    public static func load(from source: RepoSource) throws(RepoReadError) -> LoadResult {
+        let entries = try source.entries()
+        var diagnostics: [Diagnostic] = []
+        var files: [String: RepoEntry] = [:]
+        var yaml: [(RepoEntry, FileKind)] = []
+        for entry in entries {
+            switch entry.kind {
+            case .symlink:
+                diagnostics.append(fileError(entry.path, "symbolic links are not allowed in the repository; commit the file itself"))
+                continue
+            case .submodule:
+                diagnostics.append(fileError(entry.path, "submodules are not allowed in the repository"))
+                continue
+            case .special:
+                diagnostics.append(fileError(entry.path, "not a regular file (FIFO, socket or device)"))
+                continue
+            case .regular:
+                files[entry.path] = entry
+            }
+            switch classify(entry.path) {
+            case .ignored: break
+            case .unknown(let message): diagnostics.append(fileError(entry.path, message))
+            case .entity(let kind): yaml.append((entry, kind))
+            }
+        }
+
+        var documents: [(RepoEntry, FileKind, Node?)] = []
+        documents.reserveCapacity(yaml.count)
+        for (entry, kind) in yaml {
+            if entry.size > maxFileBytes {
+                diagnostics.append(fileError(entry.path, "file is \(entry.size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
+                continue
+            }
+            let document = StrictYAML.parse(try source.read(entry), limits: Limits(maxBytes: maxFileBytes))
+            for problem in document.problems {
+                diagnostics.append(Diagnostic(path: entry.path, line: problem.mark.line, column: problem.mark.column,
+                                              severity: .error, message: problem.message))
+            }
+            // A file whose YAML could not be read completely is not decoded further.
+            if document.root == nil && !document.problems.isEmpty { continue }
+            documents.append((entry, kind, document.root))
+        }
+
+        var validator = Validator()
+        var sawConfig = false
+        for (entry, kind, root) in documents {
+            var d = FileDiagnostics(path: entry.path)
+            switch kind {
+            case .config:
+                sawConfig = true
+                validator.config = Decoders.config(root, into: &d)
+            case .service(let id):
+                if let service = Decoders.service(id: id, path: entry.path, root, into: &d) { validator.services.append(service) }
+            case .user(let id):
+                if let user = Decoders.user(id: id, path: entry.path, root, into: &d) { validator.users.append(user) }
+            case .group(let id):
+                if let group = Decoders.group(id: id, path: entry.path, root, into: &d) { validator.groups.append(group) }
+            }
+            diagnostics += d.items
+        }
+        if !sawConfig && !entries.contains(where: { $0.path == "accessctl.yaml" }) {
+            diagnostics.append(fileError("accessctl.yaml", "required file is missing: it sets the format version (version: 1) and repository policy"))
+        }
+
+        var state: DesiredState?
+        if validator.config.versionOK {
+            // Cross-file rules only make sense once the format version is known.
+            state = validator.validate(files: files, source: source, into: &diagnostics)
+        }
+        diagnostics.sort()
+        if diagnostics.contains(where: { $0.severity == .error }) { state = nil }
+        return LoadResult(origin: source.origin, state: state, diagnostics: diagnostics, fileCount: yaml.count)
+    }
+
+    static func fileError(_ path: String, _ message: String) -> Diagnostic {
+        Diagnostic(path: path, severity: .error, message: message)
+    }
+
+    enum Classification {
+        case ignored
+        case unknown(String)
+        case entity(FileKind)
+    }
+
+    /// Decides what a path is: an entity file, a file to ignore, or an unknown YAML file.
+    static func classify(_ path: String) -> Classification {
+        let isYAML = path.hasSuffix(".yaml")
+        guard isYAML || path.hasSuffix(".yml") else { return .ignored }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let fileName = parts[parts.count - 1]
+        let stem = String(fileName.dropLast(isYAML ? 5 : 4))
+        if parts.count == 1 {
+            if isYAML && stem == "accessctl" { return .entity(.config) }
+            if Suggest.closest(to: stem, in: ["accessctl"]) != nil {
+                return .unknown("unknown file; did you mean 'accessctl.yaml'?")
+            }
+            return .unknown("unknown file: entity files belong in services/, users/ or groups/ (one per file); other YAML files are not allowed outside dot-directories")
+        }
+        let directory = parts[0]
+        if entityDirectories.contains(directory) {
+            if parts.count > 2 {
+                return .unknown("unknown file: files in \(directory)/ sit directly in it, not in subdirectories; did you mean '\(directory)/\(stem).yaml'?")
+            }
+            if !isYAML {
+                return .unknown("unknown file: use the .yaml extension; did you mean '\(directory)/\(stem).yaml'?")
+            }
+            return entity(directory: directory, stem: stem)
+        }
+        if let suggestion = Suggest.closest(to: directory, in: entityDirectories) {
+            let rest = parts.dropFirst().dropLast().map { $0 + "/" }.joined()
+            return .unknown("unknown file; did you mean '\(suggestion)/\(rest)\(stem).yaml'?")
+        }
+        return .unknown("unknown file: entity files belong in services/, users/ or groups/ (one per file); other YAML files are not allowed outside dot-directories")
+    }
+
+    private static func entity(directory: String, stem: String) -> Classification {
+        let (pattern, noun, kind): (Rules.Pattern, String, FileKind) = switch directory {
+        case "services": (Rules.serviceID, "service id", .service(stem))
+        case "users": (Rules.userID, "user id", .user(stem))
+        default: (Rules.groupID, "group name", .group(stem))
+        }
+        guard pattern.matches(stem) else {
+            return .unknown("the file name gives the \(noun) '\(stem)', which must match \(pattern.source); rename the file")
+        }
+        return .entity(kind)
+    }
+}

@@ -1,0 +1,221 @@
+import AccessModel
+import StrictYAML
+
+/// Cross-file rules over decoded files: references, uniqueness, system groups, skill files,
+/// key lifetimes and the connection policy. Produces the desired state.
+struct Validator {
+    var config = ParsedConfig()
+    var services: [ParsedService] = []
+    var users: [ParsedUser] = []
+    var groups: [ParsedGroup] = []
+
+    private static func at(_ path: String, _ mark: Mark, _ message: String) -> Diagnostic {
+        Diagnostic(path: path, line: mark.line, column: mark.column, severity: .error, message: message)
+    }
+
+    private static func warning(_ path: String, _ mark: Mark, _ message: String) -> Diagnostic {
+        Diagnostic(path: path, line: mark.line, column: mark.column, severity: .warning, message: message)
+    }
+
+    private static func place(_ path: String, _ mark: Mark) -> String { "\(path):\(mark.line):\(mark.column)" }
+
+    mutating func validate(files: [String: RepoEntry], source: RepoSource, into out: inout [Diagnostic]) -> DesiredState? {
+        let serviceIDs = Set(services.map(\.id))
+        let serviceByID = Dictionary(uniqueKeysWithValues: services.map { ($0.id, $0) })
+        let userIDs = Set(users.map(\.id))
+        let cfg = config.config
+
+        // Services: unique env vars, skill files, key lifetimes.
+        var envOwners: [String: ParsedService] = [:]
+        var skills: [String: String] = [:]
+        for service in services {
+            if let env = service.envVar {
+                if let owner = envOwners[env.value] {
+                    out.append(Self.at(service.path, env.mark, "env_var '\(env.value)' is already used by service '\(owner.id)' (\(Self.place(owner.path, owner.envVar!.mark))); each service needs its own variable"))
+                } else {
+                    envOwners[env.value] = service
+                }
+            }
+            skills[service.id] = skill(for: service, files: files, source: source, into: &out)
+            let ttl = service.ttlDays?.value ?? cfg.ttlDays
+            if let ttlMark = service.ttlDays?.mark, cfg.rotateBeforeDays >= ttl {
+                out.append(Self.at(service.path, ttlMark, "'ttl_days' (\(ttl)) must be greater than rotate_before_days (\(cfg.rotateBeforeDays)) of accessctl.yaml, or every apply would rotate the key"))
+            }
+        }
+        if let mark = config.rotateMark, cfg.rotateBeforeDays >= cfg.ttlDays {
+            out.append(Self.at("accessctl.yaml", mark, "'rotate_before_days' (\(cfg.rotateBeforeDays)) must be less than 'ttl_days' (\(cfg.ttlDays)), or every apply would rotate the key"))
+        }
+
+        // Users: unique emails and Unix accounts, connections resolve.
+        var emailOwners: [String: ParsedUser] = [:]
+        var unixOwners: [String: ParsedUser] = [:]
+        for user in users {
+            if let email = user.email {
+                let key = email.value.lowercased()
+                if let owner = emailOwners[key] {
+                    out.append(Self.at(user.path, email.mark, "email '\(email.value)' is already used by user '\(owner.id)' (\(owner.path)); emails must be unique"))
+                } else {
+                    emailOwners[key] = user
+                }
+            }
+            if let unix = user.unixUser {
+                if let owner = unixOwners[unix.value] {
+                    out.append(Self.at(user.path, unix.mark, "Unix account '\(unix.value)' is already used by user '\(owner.id)' (\(owner.path)); each user needs their own account"))
+                } else {
+                    unixOwners[unix.value] = user
+                }
+            }
+            for connection in user.connections {
+                checkService(connection, path: user.path, known: serviceIDs, byID: serviceByID, into: &out)
+            }
+            if !user.active, let mark = user.connectionsMark, !user.connections.isEmpty {
+                out.append(Self.warning(user.path, mark, "user '\(user.id)' is inactive: these connections are ignored and their keys revoked"))
+            }
+        }
+
+        // Groups: names unique ignoring case, references resolve, grant types allowed.
+        var lowerNames: [String: ParsedGroup] = [:]
+        for group in groups {
+            if let other = lowerNames[group.id.lowercased()] {
+                out.append(Self.at(group.path, .start, "group '\(group.id)' differs from group '\(other.id)' (\(other.path)) only in letter case; group names must differ in more than case"))
+            } else {
+                lowerNames[group.id.lowercased()] = group
+            }
+            for member in group.members where !userIDs.contains(member.value) {
+                out.append(Self.at(group.path, member.mark, "unknown user '\(member.value)': there is no users/\(member.value).yaml\(Suggest.hint(member.value, userIDs))"))
+            }
+            for (type, ids) in group.grants {
+                if config.typesOK && !cfg.resourceTypes.contains(type.value) {
+                    out.append(Self.at(group.path, type.mark, "resource type '\(type.value)' is not listed in resource_types of accessctl.yaml (\(cfg.resourceTypes.joined(separator: ", ")))\(Suggest.hint(type.value, cfg.resourceTypes))"))
+                }
+                if type.value == "service" {
+                    for id in ids where !serviceIDs.contains(id.value) {
+                        out.append(Self.at(group.path, id.mark, "unknown service '\(id.value)': there is no services/\(id.value).yaml\(Suggest.hint(id.value, serviceIDs))"))
+                    }
+                }
+            }
+            for connection in group.connect {
+                checkService(connection, path: group.path, known: serviceIDs, byID: serviceByID, into: &out)
+            }
+        }
+
+        checkAdmin(into: &out)
+        checkPolicy(known: serviceIDs, into: &out)
+
+        if out.contains(where: { $0.severity == .error }) { return nil }
+        return build(skills: skills)
+    }
+
+    private func checkService(_ reference: Located<String>, path: String, known: Set<String>,
+                              byID: [String: ParsedService], into out: inout [Diagnostic]) {
+        guard known.contains(reference.value) else {
+            out.append(Self.at(path, reference.mark, "unknown service '\(reference.value)': there is no services/\(reference.value).yaml\(Suggest.hint(reference.value, known))"))
+            return
+        }
+        if byID[reference.value]?.enabled == false {
+            out.append(Self.warning(path, reference.mark, "service '\(reference.value)' is disabled: this connection takes effect only when it is enabled"))
+        }
+    }
+
+    /// Reads and checks a service's skill file; returns its text when it is acceptable.
+    private func skill(for service: ParsedService, files: [String: RepoEntry], source: RepoSource,
+                       into out: inout [Diagnostic]) -> String? {
+        let path = service.skillPath
+        guard let entry = files[path] else {
+            out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' does not exist (or is not a regular file); add it or set 'skill' to the right file"))
+            return nil
+        }
+        if entry.size > DesiredStateLoader.maxSkillBytes {
+            out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' is \(entry.size) bytes; the limit is \(DesiredStateLoader.maxSkillBytes) bytes (256 KiB)"))
+            return nil
+        }
+        let bytes: [UInt8]
+        do { bytes = try source.read(entry) } catch {
+            out.append(Self.at(service.path, service.skillMark, "cannot read skill file '\(path)': \(error.message)"))
+            return nil
+        }
+        if let problem = StrictYAML.encodingProblem(bytes) {
+            out.append(Self.at(path, problem.mark, "skill file: \(problem.message)"))
+            return nil
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func checkAdmin(into out: inout [Diagnostic]) {
+        guard let admin = groups.first(where: { $0.id == Group.admin }) else {
+            out.append(Diagnostic(path: "groups/Admin.yaml", severity: .error,
+                                  message: "the Admin group is required and must keep at least one active member; add groups/Admin.yaml"))
+            return
+        }
+        guard !admin.members.isEmpty else {
+            out.append(Self.at(admin.path, admin.membersMark ?? .start, "the Admin group must keep at least one member"))
+            return
+        }
+        let active = Set(users.filter(\.active).map(\.id))
+        if !admin.members.contains(where: { active.contains($0.value) }) {
+            out.append(Self.at(admin.path, admin.membersMark ?? .start, "the Admin group must keep at least one active member; every member listed is inactive"))
+        }
+    }
+
+    /// With `require_service_grant`, every connection needs a `service` grant through one of the user's groups.
+    private func checkPolicy(known: Set<String>, into out: inout [Diagnostic]) {
+        guard config.config.requireServiceGrant else { return }
+        var groupsOf: [String: [ParsedGroup]] = [:]
+        let everyone = groups.first { $0.id == Group.everyone }
+        for group in groups where group.id != Group.everyone {
+            for member in group.members { groupsOf[member.value, default: []].append(group) }
+        }
+        func granted(_ user: String) -> Set<String> {
+            var result = Set<String>()
+            for group in (groupsOf[user] ?? []) + (everyone.map { [$0] } ?? []) {
+                for (type, ids) in group.grants where type.value == "service" { result.formUnion(ids.map(\.value)) }
+            }
+            return result
+        }
+        var grantCache: [String: Set<String>] = [:]
+        func grants(_ user: String) -> Set<String> {
+            if let cached = grantCache[user] { return cached }
+            let value = granted(user)
+            grantCache[user] = value
+            return value
+        }
+        for user in users where user.active {
+            for connection in user.connections where known.contains(connection.value) && !grants(user.id).contains(connection.value) {
+                let names = ((groupsOf[user.id] ?? []).map(\.id) + [Group.everyone]).sorted()
+                out.append(Self.at(user.path, connection.mark, "policy require_service_grant: user '\(user.id)' connects to '\(connection.value)', but none of their groups (\(names.joined(separator: ", "))) grants service '\(connection.value)'; add it to grants.service of one of them, or remove the connection"))
+            }
+        }
+        let activeUsers = Set(users.filter(\.active).map(\.id))
+        for group in groups {
+            let members = group.id == Group.everyone ? users.map(\.id) : group.members.map(\.value)
+            for connection in group.connect where known.contains(connection.value) {
+                let lacking = members.filter { activeUsers.contains($0) && !grants($0).contains(connection.value) }.sorted()
+                guard !lacking.isEmpty else { continue }
+                let shown = lacking.prefix(5).joined(separator: ", ") + (lacking.count > 5 ? " and \(lacking.count - 5) more" : "")
+                out.append(Self.at(group.path, connection.mark, "policy require_service_grant: 'connect' gives '\(connection.value)' to every member, but \(lacking.count == 1 ? "member" : "members") \(shown) \(lacking.count == 1 ? "has" : "have") no 'service' grant for it; add '\(connection.value)' to grants.service of this group"))
+            }
+        }
+    }
+
+    private func build(skills: [String: String]) -> DesiredState {
+        let cfg = config.config
+        let built = services.map { s in
+            Service(id: s.id, name: s.name ?? s.id, description: s.description,
+                    tokenExchangeURL: s.exchangeURL ?? "", tokenRevokeURL: s.revokeURL ?? "", healthURL: s.healthURL,
+                    envVar: s.envVar?.value ?? "", secretEnv: s.secretEnv, skillPath: s.skillPath,
+                    skill: skills[s.id] ?? "", ttlDays: s.ttlDays?.value ?? cfg.ttlDays,
+                    keyPrefix: s.keyPrefix, enabled: s.enabled)
+        }
+        let builtUsers = users.map { u in
+            User(id: u.id, email: u.email?.value ?? "", unixUser: u.unixUser?.value ?? u.id, active: u.active,
+                 connections: u.connections.map(\.value).sorted())
+        }
+        let builtGroups = groups.map { g in
+            var grants: [String: [String]] = [:]
+            for (type, ids) in g.grants { grants[type.value] = ids.map(\.value).sorted() }
+            return Group(id: g.id, description: g.description, members: g.members.map(\.value).sorted(),
+                         grants: grants, connect: g.connect.map(\.value).sorted())
+        }
+        return DesiredState(config: cfg, services: built, users: builtUsers, groups: builtGroups)
+    }
+}

@@ -1,0 +1,273 @@
+import CGit2
+
+/// The result of `git_libgit2_init()`, called once per process on first use.
+private let libgit2InitCode: Int32 = git_libgit2_init()
+
+/// A git repository on disk, read straight from its object database.
+///
+/// ``GitRepository`` never checks out files: it resolves revisions, reads
+/// commit metadata, lists a commit's tree and reads blobs.
+///
+/// ```swift
+/// let repository = try GitRepository(path: "/srv/access.git")
+/// let head = try repository.resolveCommit("origin/main")
+/// for file in try repository.files(in: head) where file.kind == .regular {
+///     let bytes = try repository.blob(file.id)
+/// }
+/// ```
+///
+/// A repository is not thread-safe: use each instance from one thread at a time.
+public final class GitRepository {
+    private let repo: OpaquePointer
+    private let odb: OpaquePointer
+
+    /// The path the repository was opened with.
+    public let path: String
+
+    /// Opens the repository at exactly `path`, bare or not.
+    ///
+    /// `path` is either a working directory containing `.git`, or a git
+    /// directory (such as a bare repository). Parent directories are not
+    /// searched. The repository's HEAD is read, so that a corrupt repository
+    /// fails here rather than later.
+    ///
+    /// - parameter path: The repository's directory.
+    /// - throws: A ``GitError`` if the directory is missing, is not a
+    ///   repository, or the repository is corrupt.
+    public init(path: String) throws(GitError) {
+        let operation = "open repository at \(path)"
+        try check(libgit2InitCode, operation)
+        var repo: OpaquePointer?
+        try check(git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), operation)
+        guard let repo else { throw .noResult(operation) }
+        var odb: OpaquePointer?
+        let code = git_repository_odb(&odb, repo)
+        guard code == 0, let odb else {
+            let error = code < 0 ? GitError.last(code: code, operation: operation) : .noResult(operation)
+            git_repository_free(repo)
+            throw error
+        }
+        // git_repository_head_unborn parses HEAD: 1 (unborn), 0 (born), < 0 (corrupt).
+        let head = git_repository_head_unborn(repo)
+        guard head >= 0 else {
+            let error = GitError.last(code: head, operation: operation)
+            git_odb_free(odb)
+            git_repository_free(repo)
+            throw error
+        }
+        self.repo = repo
+        self.odb = odb
+        self.path = path
+    }
+
+    deinit {
+        git_odb_free(odb)
+        git_repository_free(repo)
+    }
+
+    /// Whether the repository is bare (has no working directory).
+    public var isBare: Bool { git_repository_is_bare(repo) == 1 }
+
+    /// Resolves a revision to the id of a commit.
+    ///
+    /// `spec` is anything `git rev-parse` accepts: a branch (`main`), a
+    /// remote branch (`origin/main`), a tag (lightweight or annotated; tags
+    /// are peeled), `HEAD`, a full or abbreviated commit id, `main~1`, ...
+    ///
+    /// - parameter spec: A revision.
+    /// - returns: The commit's id.
+    /// - throws: A ``GitError`` if `spec` does not resolve (code
+    ///   `GIT_ENOTFOUND`), is ambiguous (`GIT_EAMBIGUOUS`), or names an
+    ///   object that is not a commit.
+    public func resolveCommit(_ spec: String) throws(GitError) -> ObjectID {
+        let operation = "resolve '\(spec)'"
+        var object: OpaquePointer?
+        try check(git_revparse_single(&object, repo, spec), operation)
+        guard let object else { throw .noResult(operation) }
+        defer { git_object_free(object) }
+
+        var commit: OpaquePointer?
+        let code = git_object_peel(&commit, object, GIT_OBJECT_COMMIT)
+        guard code == 0, let commit else {
+            let type = git_object_type2string(git_object_type(object)).map { String(cString: $0) } ?? "object"
+            throw GitError(code: code < 0 ? code : GIT_EPEEL.rawValue,
+                           errorClass: Int32(GIT_ERROR_OBJECT.rawValue),
+                           message: "'\(spec)' names a \(type), not a commit", operation: operation)
+        }
+        defer { git_object_free(commit) }
+        return try objectID(git_object_id(commit), operation)
+    }
+
+    /// Reads the metadata of a commit.
+    ///
+    /// - parameter id: A commit id.
+    /// - throws: A ``GitError`` if the object is missing or not a commit.
+    public func commit(_ id: ObjectID) throws(GitError) -> CommitInfo {
+        let operation = "read commit \(id)"
+        let commit = try lookupCommit(id, operation)
+        defer { git_commit_free(commit) }
+
+        var parents: [ObjectID] = []
+        for index in 0..<git_commit_parentcount(commit) {
+            parents.append(try objectID(git_commit_parent_id(commit, index), operation))
+        }
+        return CommitInfo(
+            id: id,
+            tree: try objectID(git_commit_tree_id(commit), operation),
+            parents: parents,
+            author: try signature(git_commit_author(commit), operation),
+            committer: try signature(git_commit_committer(commit), operation),
+            message: git_commit_message(commit).map { String(cString: $0) } ?? "")
+    }
+
+    /// Lists the files of a commit's tree, recursively.
+    ///
+    /// Subtrees are expanded and not listed themselves. Symbolic links and
+    /// submodules are listed with their ``EntryKind``; nothing is rejected.
+    ///
+    /// - parameter commit: A commit id.
+    /// - returns: The leaf entries, sorted by path in byte order.
+    /// - throws: A ``GitError`` if the commit or one of its trees cannot be read.
+    public func files(in commit: ObjectID) throws(GitError) -> [TreeFile] {
+        let operation = "list files of commit \(commit)"
+        let commitObject = try lookupCommit(commit, operation)
+        defer { git_commit_free(commitObject) }
+        var root: OpaquePointer?
+        try check(git_commit_tree(&root, commitObject), operation)
+        guard let root else { throw .noResult(operation) }
+
+        // Depth-first walk with an explicit stack: deep trees cannot overflow
+        // the call stack. `path` holds the current directory prefix.
+        struct Frame { let tree: OpaquePointer; var next: Int; let prefixLength: Int }
+        var stack = [Frame(tree: root, next: 0, prefixLength: 0)]
+        defer { for frame in stack { git_tree_free(frame.tree) } }
+        var path: [UInt8] = []
+        path.reserveCapacity(256)
+        var files: [TreeFile] = []
+
+        while let frame = stack.last {
+            guard frame.next < git_tree_entrycount(frame.tree) else {
+                git_tree_free(frame.tree)
+                stack.removeLast()
+                continue
+            }
+            stack[stack.count - 1].next += 1
+            guard let entry = git_tree_entry_byindex(frame.tree, frame.next),
+                  let name = git_tree_entry_name(entry)
+            else { throw .noResult(operation) }
+            path.removeSubrange(frame.prefixLength...)
+            var byte = UnsafeRawPointer(name)
+            while case let c = byte.load(as: UInt8.self), c != 0 {
+                path.append(c)
+                byte += 1
+            }
+
+            let mode = git_tree_entry_filemode(entry).rawValue
+            if mode == GIT_FILEMODE_TREE.rawValue {
+                var subtree: OpaquePointer?
+                try check(git_tree_lookup(&subtree, repo, git_tree_entry_id(entry)), operation)
+                guard let subtree else { throw .noResult(operation) }
+                path.append(UInt8(ascii: "/"))
+                stack.append(Frame(tree: subtree, next: 0, prefixLength: path.count))
+                continue
+            }
+            // libgit2 normalises modes, so anything else is a regular blob.
+            let kind: EntryKind = switch mode {
+            case GIT_FILEMODE_BLOB_EXECUTABLE.rawValue: .executable
+            case GIT_FILEMODE_LINK.rawValue: .symlink
+            case GIT_FILEMODE_COMMIT.rawValue: .submodule
+            default: .regular
+            }
+            files.append(TreeFile(path: String(decoding: path, as: UTF8.self), kind: kind, mode: mode,
+                                  id: try objectID(git_tree_entry_id(entry), operation)))
+        }
+
+        // Git's tree order already yields byte-ordered paths for well-formed
+        // trees; sort only if a malformed tree broke that.
+        let precedes = { (a: TreeFile, b: TreeFile) in a.path.utf8.lexicographicallyPrecedes(b.path.utf8) }
+        if zip(files, files.dropFirst()).contains(where: { !precedes($0, $1) }) {
+            files.sort(by: precedes)
+        }
+        return files
+    }
+
+    /// The size in bytes of a blob, read from the object header without
+    /// loading the content.
+    ///
+    /// - parameter id: A blob id.
+    /// - throws: A ``GitError`` if the object is missing or not a blob.
+    public func blobSize(_ id: ObjectID) throws(GitError) -> Int {
+        let operation = "read size of blob \(id)"
+        var oid = id.oid
+        var size = 0
+        var type = GIT_OBJECT_INVALID
+        try check(git_odb_read_header(&size, &type, odb, &oid), operation)
+        try expectBlob(type, id, operation)
+        return size
+    }
+
+    /// Reads the content of a blob.
+    ///
+    /// - parameter id: A blob id.
+    /// - throws: A ``GitError`` if the object is missing or not a blob.
+    public func blob(_ id: ObjectID) throws(GitError) -> [UInt8] {
+        let operation = "read blob \(id)"
+        var oid = id.oid
+        var object: OpaquePointer?
+        try check(git_odb_read(&object, odb, &oid), operation)
+        guard let object else { throw .noResult(operation) }
+        defer { git_odb_object_free(object) }
+        try expectBlob(git_odb_object_type(object), id, operation)
+        let size = git_odb_object_size(object)
+        guard size > 0 else { return [] }
+        guard let data = git_odb_object_data(object) else { throw .noResult(operation) }
+        return Array(UnsafeRawBufferPointer(start: data, count: size))
+    }
+
+    /// Whether `commit` descends from `ancestor`.
+    ///
+    /// A commit is not its own descendant.
+    ///
+    /// - throws: A ``GitError`` if either commit cannot be read.
+    public func isDescendant(_ commit: ObjectID, of ancestor: ObjectID) throws(GitError) -> Bool {
+        var commitOID = commit.oid
+        var ancestorOID = ancestor.oid
+        let result = git_graph_descendant_of(repo, &commitOID, &ancestorOID)
+        try check(result, "check whether \(commit) descends from \(ancestor)")
+        return result == 1
+    }
+
+    // MARK: - Helpers
+
+    private func lookupCommit(_ id: ObjectID, _ operation: String) throws(GitError) -> OpaquePointer {
+        var oid = id.oid
+        var commit: OpaquePointer?
+        try check(git_commit_lookup(&commit, repo, &oid), operation)
+        guard let commit else { throw .noResult(operation) }
+        return commit
+    }
+
+    private func expectBlob(_ type: git_object_t, _ id: ObjectID, _ operation: String) throws(GitError) {
+        guard type != GIT_OBJECT_BLOB else { return }
+        let name = git_object_type2string(type).map { String(cString: $0) } ?? "object"
+        throw GitError(code: GIT_EINVALID.rawValue, errorClass: Int32(GIT_ERROR_OBJECT.rawValue),
+                       message: "object \(id) is a \(name), not a blob", operation: operation)
+    }
+}
+
+@available(*, unavailable, message: "use a GitRepository from one thread at a time")
+extension GitRepository: Sendable {}
+
+private func objectID(_ oid: UnsafePointer<git_oid>?, _ operation: String) throws(GitError) -> ObjectID {
+    guard let id = ObjectID(oid) else { throw .noResult(operation) }
+    return id
+}
+
+private func signature(_ pointer: UnsafePointer<git_signature>?, _ operation: String) throws(GitError) -> GitSignature {
+    guard let signature = pointer?.pointee else { throw .noResult(operation) }
+    return GitSignature(
+        name: signature.name.map { String(cString: $0) } ?? "",
+        email: signature.email.map { String(cString: $0) } ?? "",
+        time: signature.when.time,
+        offsetMinutes: signature.when.offset)
+}
