@@ -23,12 +23,13 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        .target(name: "GitStore", dependencies: ["CGit2"]),
-        .target(name: "StrictYAML", dependencies: ["CYAML"]),
-        .target(name: "AccessModel"),
+        .target(name: "GitStore", dependencies: ["CGit2"], exclude: ["README.md"]),
+        .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
+        .target(name: "AccessModel", exclude: ["README.md"]),
         .target(
             name: "AccessCore",
-            dependencies: ["AccessModel", "StrictYAML", "GitStore"]
+            dependencies: ["AccessModel", "StrictYAML", "GitStore"],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "accessctl",
@@ -36,17 +37,20 @@ let package = Package(
                 "AccessCore",
                 "AccessModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
+        // Shared test helpers: scratch directories, git repositories, running executables.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
-        .testTarget(name: "GitStoreTests", dependencies: ["GitStore"]),
+        .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
         .testTarget(
             name: "AccessCoreTests",
-            dependencies: ["AccessCore", "AccessModel", "GitStore"]
+            dependencies: ["AccessCore", "AccessModel", "GitStore", "TestSupport"]
         ),
         .testTarget(
             name: "AccessctlEndToEndTests",
-            dependencies: ["AccessModel"]
+            dependencies: ["TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

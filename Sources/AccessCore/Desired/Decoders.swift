@@ -20,7 +20,8 @@ struct ParsedService {
     var healthURL: String?
     var envVar: Located<String>?
     var secretEnv: String
-    var skillPath: String
+    /// Repository-relative path of the skill file; nil when `skill:` was given but is not acceptable.
+    var skillPath: String?
     var skillMark: Mark
     var ttlDays: Located<Int>?
     var keyPrefix: String?
@@ -119,6 +120,7 @@ enum Decoders {
         if let skill = f.string("skill", into: &d) {
             if let problem = Rules.skillPathProblem(skill.value) {
                 d.error(skill.mark, "'skill': \(problem)")
+                service.skillPath = nil
             } else {
                 service.skillPath = "services/" + skill.value
                 service.skillMark = skill.mark
@@ -160,13 +162,13 @@ enum Decoders {
         }
         if let unix = f.string("unix_user", into: &d) {
             if let problem = unixUserProblem(unix.value) {
-                d.error(unix.mark, "'unix_user' \(problem)")
+                d.error(unix.mark, "'unix_user' value '\(unix.value)' \(problem)")
             } else {
                 user.unixUser = unix
             }
         } else if f.entry("unix_user") == nil {
             if let problem = unixUserProblem(id) {
-                d.error(f.mapping.mark, "the user id '\(id)' is used as the Unix account name, but it \(problem); set 'unix_user'")
+                d.error(f.mapping.mark, "user id '\(id)' is not a valid Unix account name (it \(problem)); set 'unix_user'")
             } else {
                 user.unixUser = Located(value: id, mark: f.mapping.mark)
             }
@@ -180,8 +182,8 @@ enum Decoders {
     }
 
     private static func unixUserProblem(_ name: String) -> String? {
-        if !Rules.unixUser.matches(name) { return "'\(name)' must match \(Rules.unixUser.source)" }
-        if name == "root" { return "must not be 'root'" }
+        if !Rules.unixUser.matches(name) { return "must match \(Rules.unixUser.source)" }
+        if name == "root" { return "is not allowed: accessctl never manages root's home" }
         return nil
     }
 

@@ -147,7 +147,14 @@ public final class DirectorySource: RepoSource {
                 throw RepoReadError("cannot stat \(path): \(String(cString: strerror(errno)))")
             }
             switch info.st_mode & S_IFMT {
-            case S_IFDIR: subdirectories.append(path)
+            case S_IFDIR:
+                // A nested checkout (a submodule's work tree) has a `.git` file or directory.
+                var gitInfo = stat()
+                if lstat(root + "/" + path + "/.git", &gitInfo) == 0 {
+                    result.append(RepoEntry(path: path, kind: .submodule, size: 0))
+                } else {
+                    subdirectories.append(path)
+                }
             case S_IFREG: result.append(RepoEntry(path: path, kind: .regular, size: Int(info.st_size)))
             case S_IFLNK: result.append(RepoEntry(path: path, kind: .symlink, size: 0))
             default: result.append(RepoEntry(path: path, kind: .special, size: 0))

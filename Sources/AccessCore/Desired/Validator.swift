@@ -120,7 +120,7 @@ struct Validator {
     /// Reads and checks a service's skill file; returns its text when it is acceptable.
     private func skill(for service: ParsedService, files: [String: RepoEntry], source: RepoSource,
                        into out: inout [Diagnostic]) -> String? {
-        let path = service.skillPath
+        guard let path = service.skillPath else { return nil }
         guard let entry = files[path] else {
             out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' does not exist (or is not a regular file); add it or set 'skill' to the right file"))
             return nil
@@ -202,7 +202,7 @@ struct Validator {
         let built = services.map { s in
             Service(id: s.id, name: s.name ?? s.id, description: s.description,
                     tokenExchangeURL: s.exchangeURL ?? "", tokenRevokeURL: s.revokeURL ?? "", healthURL: s.healthURL,
-                    envVar: s.envVar?.value ?? "", secretEnv: s.secretEnv, skillPath: s.skillPath,
+                    envVar: s.envVar?.value ?? "", secretEnv: s.secretEnv, skillPath: s.skillPath ?? "",
                     skill: skills[s.id] ?? "", ttlDays: s.ttlDays?.value ?? cfg.ttlDays,
                     keyPrefix: s.keyPrefix, enabled: s.enabled)
         }
