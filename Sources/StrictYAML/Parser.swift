@@ -202,7 +202,10 @@ private struct EventReader {
             problems.append(Problem(mark: mark, message: "anchors are not allowed ('&\(String(cString: anchor))'); write the value out"))
         }
         if let tag {
-            problems.append(Problem(mark: mark, message: "explicit tags are not allowed ('\(String(cString: tag))')"))
+            // libyaml expands the `!!` shorthand; show the tag as it was written.
+            var text = String(cString: tag)
+            if text.hasPrefix("tag:yaml.org,2002:") { text = "!!" + text.dropFirst(18) }
+            problems.append(Problem(mark: mark, message: "explicit tags are not allowed ('\(text)')"))
         }
     }
 

@@ -136,9 +136,9 @@ struct StrictnessTests {
     }
 
     @Test func explicitTagsAreRejected() {
-        #expect(problems("a: !!str 12\n") == ["1:4: explicit tags are not allowed ('tag:yaml.org,2002:str')"])
+        #expect(problems("a: !!str 12\n") == ["1:4: explicit tags are not allowed ('!!str')"])
         #expect(problems("a: !custom x\n") == ["1:4: explicit tags are not allowed ('!custom')"])
-        #expect(problems("a: !!map {}\n") == ["1:4: explicit tags are not allowed ('tag:yaml.org,2002:map')"])
+        #expect(problems("a: !!map {}\n") == ["1:4: explicit tags are not allowed ('!!map')"])
     }
 
     @Test func directivesAndSecondDocumentsAreRejected() {

@@ -8,6 +8,7 @@ struct ParsedConfig {
     /// Whether `resource_types` was read without error (type checks on grants depend on it).
     var typesOK = true
     var rotateMark: Mark?
+    var ttlMark: Mark?
 }
 
 struct ParsedService {
@@ -33,6 +34,8 @@ struct ParsedUser {
     var path: String
     var email: Located<String>?
     var unixUser: Located<String>?
+    /// Whether `unix_user` was written (false: the id is used).
+    var unixUserExplicit = false
     var active: Bool
     var connections: [Located<String>]
     var connectionsMark: Mark?
@@ -62,7 +65,7 @@ enum Decoders {
     static func config(_ root: Node?, into d: inout FileDiagnostics) -> ParsedConfig {
         var parsed = ParsedConfig()
         guard let fields = Fields(root, context: "accessctl.yaml", known: configKeys, into: &d) else { return parsed }
-        if let version = fields.int("version", in: 0...Int.max, required: true, into: &d) {
+        if let version = fields.int("version", in: Int.min...Int.max, required: true, into: &d) {
             if version.value == RepoConfig.supportedVersion {
                 parsed.versionOK = true
             } else {
@@ -80,7 +83,10 @@ enum Decoders {
         }
         if let entry = fields.entry("defaults"),
            let defaults = Fields(entry.value, context: "'defaults'", known: defaultsKeys, into: &d) {
-            if let ttl = defaults.int("ttl_days", in: ttlRange, into: &d) { parsed.config.ttlDays = ttl.value }
+            if let ttl = defaults.int("ttl_days", in: ttlRange, into: &d) {
+                parsed.config.ttlDays = ttl.value
+                parsed.ttlMark = ttl.mark
+            }
             if let rotate = defaults.int("rotate_before_days", in: 0...(ttlRange.upperBound - 1), into: &d) {
                 parsed.config.rotateBeforeDays = rotate.value
                 parsed.rotateMark = rotate.mark
@@ -119,7 +125,7 @@ enum Decoders {
         }
         if let skill = f.string("skill", into: &d) {
             if let problem = Rules.skillPathProblem(skill.value) {
-                d.error(skill.mark, "'skill': \(problem)")
+                d.error(skill.mark, "'skill' path \(problem)")
                 service.skillPath = nil
             } else {
                 service.skillPath = "services/" + skill.value
@@ -131,7 +137,7 @@ enum Decoders {
             if Rules.keyPrefix.matches(prefix.value) {
                 service.keyPrefix = prefix.value
             } else {
-                d.error(prefix.mark, "'key_prefix' must match \(Rules.keyPrefix.source)")
+                d.error(prefix.mark, "'key_prefix' value '\(prefix.value)' must match \(Rules.keyPrefix.source)")
             }
         }
         if let enabled = f.bool("enabled", into: &d) { service.enabled = enabled }
@@ -165,6 +171,7 @@ enum Decoders {
                 d.error(unix.mark, "'unix_user' value '\(unix.value)' \(problem)")
             } else {
                 user.unixUser = unix
+                user.unixUserExplicit = true
             }
         } else if f.entry("unix_user") == nil {
             if let problem = unixUserProblem(id) {
@@ -209,7 +216,7 @@ enum Decoders {
                     }
                     let pattern = type.value == "service" ? Rules.serviceID : Rules.resourceID
                     let itemName = type.value == "service" ? "service id" : "resource id"
-                    if let list = Fields.stringList(grant.value, name: "grants.\(type.value)", pattern: pattern,
+                    if let list = Fields.stringList(grant.value, name: "'grants.\(type.value)'", pattern: pattern,
                                                     itemName: itemName, into: &d) {
                         group.grants.append((type, list.items))
                     }

@@ -74,8 +74,8 @@ struct Fields {
         }
         switch scalar.value {
         case .string(let text):
-            if nonEmpty && text.isEmpty {
-                diagnostics.error(scalar.mark, "\(name) must not be empty")
+            if nonEmpty && text.allSatisfy(\.isWhitespace) {
+                diagnostics.error(scalar.mark, "\(name) must not be empty or blank")
                 return nil
             }
             return Located(value: text, mark: scalar.mark)
@@ -152,7 +152,7 @@ struct Fields {
                 continue
             }
             if let first = seen[text.value] {
-                diagnostics.error(text.mark, "'\(text.value)' is listed twice in \(name) (first at line \(first.line))")
+                diagnostics.error(text.mark, "'\(text.value)' is listed twice in \(name) (first at line \(first.line), column \(first.column))")
                 continue
             }
             seen[text.value] = text.mark

@@ -63,41 +63,52 @@ public enum DesiredStateLoader {
             }
         }
 
-        var documents: [(RepoEntry, FileKind, Node?)] = []
-        documents.reserveCapacity(yaml.count)
-        for (entry, kind) in yaml {
-            if entry.size > maxFileBytes {
-                diagnostics.append(fileError(entry.path, "file is \(entry.size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
-                continue
-            }
-            let document = StrictYAML.parse(try source.read(entry), limits: Limits(maxBytes: maxFileBytes))
-            for problem in document.problems {
-                diagnostics.append(Diagnostic(path: entry.path, line: problem.mark.line, column: problem.mark.column,
-                                              severity: .error, message: problem.message))
-            }
-            // A file whose YAML could not be read completely is not decoded further.
-            if document.root == nil && !document.problems.isEmpty { continue }
-            documents.append((entry, kind, document.root))
-        }
-
         var validator = Validator()
         var sawConfig = false
-        for (entry, kind, root) in documents {
+        for (entry, kind) in yaml {
+            if case .config = kind { sawConfig = true }
+            // A file that is too large, or whose YAML has any problem, is not decoded: its
+            // YAML problems are reported, and the entity counts as present but unreadable so
+            // that references to it and rules that need it do not add follow-on errors.
+            var root: Node?
+            var readable = false
+            if entry.size > maxFileBytes {
+                diagnostics.append(fileError(entry.path, "file is \(entry.size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
+            } else {
+                let document = StrictYAML.parse(try source.read(entry), limits: Limits(maxBytes: maxFileBytes))
+                for problem in document.problems {
+                    diagnostics.append(Diagnostic(path: entry.path, line: problem.mark.line, column: problem.mark.column,
+                                                  severity: .error, message: problem.message))
+                }
+                root = document.root
+                readable = document.problems.isEmpty
+            }
             var d = FileDiagnostics(path: entry.path)
             switch kind {
             case .config:
-                sawConfig = true
-                validator.config = Decoders.config(root, into: &d)
+                if readable { validator.config = Decoders.config(root, into: &d) }
             case .service(let id):
-                if let service = Decoders.service(id: id, path: entry.path, root, into: &d) { validator.services.append(service) }
+                if readable, let service = Decoders.service(id: id, path: entry.path, root, into: &d) {
+                    validator.services.append(service)
+                } else {
+                    validator.unreadable.services.insert(id)
+                }
             case .user(let id):
-                if let user = Decoders.user(id: id, path: entry.path, root, into: &d) { validator.users.append(user) }
+                if readable, let user = Decoders.user(id: id, path: entry.path, root, into: &d) {
+                    validator.users.append(user)
+                } else {
+                    validator.unreadable.users.insert(id)
+                }
             case .group(let id):
-                if let group = Decoders.group(id: id, path: entry.path, root, into: &d) { validator.groups.append(group) }
+                if readable, let group = Decoders.group(id: id, path: entry.path, root, into: &d) {
+                    validator.groups.append(group)
+                } else {
+                    validator.unreadable.groups.insert(id)
+                }
             }
             diagnostics += d.items
         }
-        if !sawConfig && !entries.contains(where: { $0.path == "accessctl.yaml" }) {
+        if !sawConfig {
             diagnostics.append(fileError("accessctl.yaml", "required file is missing: it sets the format version (version: 1) and repository policy"))
         }
 
@@ -123,11 +134,14 @@ public enum DesiredStateLoader {
 
     /// Decides what a path is: an entity file, a file to ignore, or an unknown YAML file.
     static func classify(_ path: String) -> Classification {
+        // Extensions are compared ignoring case: `x.YAML` is a YAML file with a wrong name,
+        // not a file to ignore.
+        let lowered = path.lowercased()
+        guard lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") else { return .ignored }
         let isYAML = path.hasSuffix(".yaml")
-        guard isYAML || path.hasSuffix(".yml") else { return .ignored }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         let fileName = parts[parts.count - 1]
-        let stem = String(fileName.dropLast(isYAML ? 5 : 4))
+        let stem = String(fileName.dropLast(lowered.hasSuffix(".yaml") ? 5 : 4))
         if parts.count == 1 {
             if isYAML && stem == "accessctl" { return .entity(.config) }
             if Suggest.closest(to: stem, in: ["accessctl"]) != nil {
@@ -146,8 +160,7 @@ public enum DesiredStateLoader {
             return entity(directory: directory, stem: stem)
         }
         if let suggestion = Suggest.closest(to: directory, in: entityDirectories) {
-            let rest = parts.dropFirst().dropLast().map { $0 + "/" }.joined()
-            return .unknown("unknown file; did you mean '\(suggestion)/\(rest)\(stem).yaml'?")
+            return .unknown("unknown file; did you mean '\(suggestion)/\(stem).yaml'?")
         }
         return .unknown("unknown file: entity files belong in services/, users/ or groups/ (one per file); other YAML files are not allowed outside dot-directories")
     }

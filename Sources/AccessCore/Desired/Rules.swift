@@ -139,15 +139,15 @@ public enum Rules {
     /// Why `path` is not an acceptable skill path, or nil when it is: relative, `/`-separated,
     /// no empty, `.`-prefixed or `..` components, no backslash or control characters.
     public static func skillPathProblem(_ path: String) -> String? {
-        if path.isEmpty { return "skill path is empty" }
-        if path.hasPrefix("/") { return "skill path must be relative to services/, not absolute" }
+        if path.isEmpty { return "is empty" }
+        if path.hasPrefix("/") { return "must be relative to services/, not absolute" }
         if path.utf8.contains(where: { $0 < 32 || $0 == 127 || $0 == 92 }) {
-            return "skill path contains a backslash or control character"
+            return "contains a backslash or control character"
         }
         for component in path.split(separator: "/", omittingEmptySubsequences: false) {
-            if component == ".." { return "skill path must not contain '..'" }
-            if component.isEmpty { return "skill path has an empty component" }
-            if component.hasPrefix(".") { return "skill path must not name hidden files or directories" }
+            if component == ".." { return "must not contain '..'" }
+            if component.isEmpty { return "has an empty component" }
+            if component.hasPrefix(".") { return "must not name hidden files or directories" }
         }
         return nil
     }
@@ -178,6 +178,9 @@ public enum Suggest {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         if abs(a.count - b.count) > 3 { return 4 }
+        // Optimal string alignment distance: insertions, deletions, substitutions and
+        // transpositions of adjacent characters ("alcie" is one edit from "alice").
+        var beforePrevious = [Int](repeating: 0, count: b.count + 1)
         var previous = Array(0...b.count)
         var current = [Int](repeating: 0, count: b.count + 1)
         for i in 1...a.count {
@@ -185,8 +188,11 @@ public enum Suggest {
             for j in 1...b.count {
                 let cost = a[i - 1] == b[j - 1] ? 0 : 1
                 current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    current[j] = Swift.min(current[j], beforePrevious[j - 2] + 1)
+                }
             }
-            swap(&previous, &current)
+            (beforePrevious, previous, current) = (previous, current, beforePrevious)
         }
         return previous[b.count]
     }

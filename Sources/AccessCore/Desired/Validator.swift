@@ -9,6 +9,17 @@ struct Validator {
     var users: [ParsedUser] = []
     var groups: [ParsedGroup] = []
 
+    /// Ids of entities whose files exist but could not be read (their problems are already
+    /// reported). They count as present for references; rules that need their contents are
+    /// skipped rather than guessed.
+    struct Unreadable {
+        var services: Set<String> = []
+        var users: Set<String> = []
+        var groups: Set<String> = []
+        var isEmpty: Bool { services.isEmpty && users.isEmpty && groups.isEmpty }
+    }
+    var unreadable = Unreadable()
+
     private static func at(_ path: String, _ mark: Mark, _ message: String) -> Diagnostic {
         Diagnostic(path: path, line: mark.line, column: mark.column, severity: .error, message: message)
     }
@@ -20,9 +31,9 @@ struct Validator {
     private static func place(_ path: String, _ mark: Mark) -> String { "\(path):\(mark.line):\(mark.column)" }
 
     mutating func validate(files: [String: RepoEntry], source: RepoSource, into out: inout [Diagnostic]) -> DesiredState? {
-        let serviceIDs = Set(services.map(\.id))
+        let serviceIDs = Set(services.map(\.id)).union(unreadable.services)
         let serviceByID = Dictionary(uniqueKeysWithValues: services.map { ($0.id, $0) })
-        let userIDs = Set(users.map(\.id))
+        let userIDs = Set(users.map(\.id)).union(unreadable.users)
         let cfg = config.config
 
         // Services: unique env vars, skill files, key lifetimes.
@@ -42,13 +53,22 @@ struct Validator {
                 out.append(Self.at(service.path, ttlMark, "'ttl_days' (\(ttl)) must be greater than rotate_before_days (\(cfg.rotateBeforeDays)) of accessctl.yaml, or every apply would rotate the key"))
             }
         }
-        if let mark = config.rotateMark, cfg.rotateBeforeDays >= cfg.ttlDays {
-            out.append(Self.at("accessctl.yaml", mark, "'rotate_before_days' (\(cfg.rotateBeforeDays)) must be less than 'ttl_days' (\(cfg.ttlDays)), or every apply would rotate the key"))
+        if cfg.rotateBeforeDays >= cfg.ttlDays {
+            if let mark = config.rotateMark {
+                out.append(Self.at("accessctl.yaml", mark, "'rotate_before_days' (\(cfg.rotateBeforeDays)) must be less than 'ttl_days' (\(cfg.ttlDays)\(config.ttlMark == nil ? ", the default" : "")), or every apply would rotate the key"))
+            } else if let mark = config.ttlMark {
+                out.append(Self.at("accessctl.yaml", mark, "'ttl_days' (\(cfg.ttlDays)) must be greater than rotate_before_days (\(cfg.rotateBeforeDays), the default), or every apply would rotate the key"))
+            }
         }
 
         // Users: unique emails and Unix accounts, connections resolve.
         var emailOwners: [String: ParsedUser] = [:]
         var unixOwners: [String: ParsedUser] = [:]
+        // Accounts named after the user id are claimed first, so a clash is reported on the
+        // `unix_user` line that was written, not on a file that never mentions it.
+        for user in users where !user.unixUserExplicit {
+            if let unix = user.unixUser { unixOwners[unix.value] = user }
+        }
         for user in users {
             if let email = user.email {
                 let key = email.value.lowercased()
@@ -58,7 +78,7 @@ struct Validator {
                     emailOwners[key] = user
                 }
             }
-            if let unix = user.unixUser {
+            if let unix = user.unixUser, user.unixUserExplicit {
                 if let owner = unixOwners[unix.value] {
                     out.append(Self.at(user.path, unix.mark, "Unix account '\(unix.value)' is already used by user '\(owner.id)' (\(owner.path)); each user needs their own account"))
                 } else {
@@ -99,8 +119,13 @@ struct Validator {
             }
         }
 
-        checkAdmin(into: &out)
-        checkPolicy(known: serviceIDs, into: &out)
+        if !unreadable.groups.contains(Group.admin) && unreadable.users.isEmpty {
+            checkAdmin(into: &out)
+        }
+        // The policy needs every group's grants and every user's connections.
+        if unreadable.groups.isEmpty && unreadable.users.isEmpty {
+            checkPolicy(known: serviceIDs, into: &out)
+        }
 
         if out.contains(where: { $0.severity == .error }) { return nil }
         return build(skills: skills)
@@ -143,8 +168,11 @@ struct Validator {
 
     private func checkAdmin(into out: inout [Diagnostic]) {
         guard let admin = groups.first(where: { $0.id == Group.admin }) else {
-            out.append(Diagnostic(path: "groups/Admin.yaml", severity: .error,
-                                  message: "the Admin group is required and must keep at least one active member; add groups/Admin.yaml"))
+            var message = "the Admin group is required and must keep at least one active member; add groups/Admin.yaml"
+            if let other = groups.first(where: { $0.id.lowercased() == "admin" }) {
+                message += " (\(other.path) differs only in letter case: group names are case-sensitive)"
+            }
+            out.append(Diagnostic(path: "groups/Admin.yaml", severity: .error, message: message))
             return
         }
         guard !admin.members.isEmpty else {
@@ -153,7 +181,7 @@ struct Validator {
         }
         let active = Set(users.filter(\.active).map(\.id))
         if !admin.members.contains(where: { active.contains($0.value) }) {
-            out.append(Self.at(admin.path, admin.membersMark ?? .start, "the Admin group must keep at least one active member; every member listed is inactive"))
+            out.append(Self.at(admin.path, admin.membersMark ?? .start, "the Admin group must keep at least one active member; no member listed is an existing, active user"))
         }
     }
 
