@@ -88,17 +88,17 @@ struct Fields {
         }
     }
 
+    /// A node's type and text for a type error: "a string ('yes')", "null", "a list".
+    private static func shown(_ node: Node) -> String {
+        guard case .scalar(let scalar) = node else { return node.typeName }
+        return scalar.value == .null ? "null" : "\(scalar.value.typeName) ('\(scalar.text)')"
+    }
+
     /// A boolean: only `true` or `false` (YAML 1.2); `yes`, `no`, `on`, `off` are type errors.
     func bool(_ key: String, into diagnostics: inout FileDiagnostics) -> Bool? {
         guard let entry = entry(key) else { return nil }
         if case .scalar(let scalar) = entry.value, case .bool(let value) = scalar.value { return value }
-        let shown: String
-        if case .scalar(let scalar) = entry.value {
-            shown = scalar.value == .null ? "null" : "\(scalar.value.typeName) ('\(scalar.text)')"
-        } else {
-            shown = entry.value.typeName
-        }
-        diagnostics.error(entry.value.mark, "'\(key)' must be a boolean (true or false), not \(shown)")
+        diagnostics.error(entry.value.mark, "'\(key)' must be a boolean (true or false), not \(Fields.shown(entry.value))")
         return nil
     }
 
@@ -110,13 +110,7 @@ struct Fields {
             return nil
         }
         guard case .scalar(let scalar) = entry.value, case .int(let parsed) = scalar.value else {
-            let shown: String
-            if case .scalar(let scalar) = entry.value {
-                shown = scalar.value == .null ? "null" : "\(scalar.value.typeName) ('\(scalar.text)')"
-            } else {
-                shown = entry.value.typeName
-            }
-            diagnostics.error(entry.value.mark, "'\(key)' must be an integer, not \(shown)")
+            diagnostics.error(entry.value.mark, "'\(key)' must be an integer, not \(Fields.shown(entry.value))")
             return nil
         }
         guard let value = parsed, range.contains(value) else {
