@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "accessctl", targets: ["accessctl"]),
+        .executable(name: "install-service-env", targets: ["install-service-env"]),
         .library(name: "AccessCore", targets: ["AccessCore"]),
     ],
     dependencies: [
@@ -31,6 +32,10 @@ let package = Package(
             dependencies: ["AccessModel", "StrictYAML", "GitStore"],
             exclude: ["README.md"]
         ),
+        // The root helper: no dependency on the reconciler's modules or any C library.
+        .target(name: "HelperProtocol", exclude: ["README.md"]),
+        .target(name: "HelperCore", dependencies: ["HelperProtocol"], exclude: ["README.md"]),
+        .executableTarget(name: "install-service-env", dependencies: ["HelperCore"], exclude: ["README.md"]),
         .executableTarget(
             name: "accessctl",
             dependencies: [
@@ -44,6 +49,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
+        .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),
         .testTarget(
             name: "AccessCoreTests",
             dependencies: ["AccessCore", "AccessModel", "GitStore", "TestSupport"]
