@@ -30,8 +30,11 @@ public struct Diagnostic: Sendable, Hashable, Codable, Comparable, CustomStringC
     }
 
     /// `path:line:column: severity: message`, the form compilers and linters use.
+    ///
+    /// Paths and messages quote repository content, so control characters (which could
+    /// rewrite a terminal line or forge a CI log command) are shown escaped.
     public var description: String {
-        "\(path):\(line):\(column): \(severity.rawValue): \(message)"
+        "\(path.escapingControlCharacters):\(line):\(column): \(severity.rawValue): \(message.escapingControlCharacters)"
     }
 
     /// Sorted by path (byte order), then position, then severity and message, so output is stable.
@@ -49,4 +52,25 @@ extension Array where Element == Diagnostic {
     public var errorCount: Int { lazy.filter { $0.severity == .error }.count }
     /// The number of warnings.
     public var warningCount: Int { lazy.filter { $0.severity == .warning }.count }
+}
+
+extension String {
+    /// The text with C0 and C1 control characters, DEL and Unicode bidirectional controls
+    /// written as `\u{…}` escapes, so it prints as one inert line on a terminal or in a log.
+    public var escapingControlCharacters: String {
+        func isControl(_ v: UInt32) -> Bool {
+            v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v)
+                || (0x2066...0x2069).contains(v) || v == 0x200E || v == 0x200F || v == 0x061C
+        }
+        guard unicodeScalars.contains(where: { isControl($0.value) }) else { return self }
+        var out = ""
+        for scalar in unicodeScalars {
+            if isControl(scalar.value) {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 }

@@ -123,12 +123,19 @@ public final class GitRepository {
     /// Lists the files of a commit's tree, recursively.
     ///
     /// Subtrees are expanded and not listed themselves. Symbolic links and
-    /// submodules are listed with their ``EntryKind``; nothing is rejected.
+    /// submodules are listed with their ``EntryKind``. A malformed tree (an entry
+    /// named "", ".", ".." or containing "/", or two entries with one name), which
+    /// git itself never writes, is an error.
     ///
-    /// - parameter commit: A commit id.
+    /// - parameters:
+    ///   - commit: A commit id.
+    ///   - skipHidden: Leave out entries whose name starts with "." (and never
+    ///     descend into such trees).
+    ///   - limit: Stop with an error as soon as more than this many files are found,
+    ///     so a tree built to explode ("git bomb") costs bounded time and memory.
     /// - returns: The leaf entries, sorted by path in byte order.
     /// - throws: A ``GitError`` if the commit or one of its trees cannot be read.
-    public func files(in commit: ObjectID) throws(GitError) -> [TreeFile] {
+    public func files(in commit: ObjectID, skipHidden: Bool = false, limit: Int = .max) throws(GitError) -> [TreeFile] {
         let operation = "list files of commit \(commit)"
         let commitObject = try lookupCommit(commit, operation)
         defer { git_commit_free(commitObject) }
@@ -161,6 +168,12 @@ public final class GitRepository {
                 path.append(c)
                 byte += 1
             }
+            let nameBytes = path[frame.prefixLength...]
+            if nameBytes.isEmpty || nameBytes.contains(UInt8(ascii: "/"))
+                || nameBytes.elementsEqual([46]) || nameBytes.elementsEqual([46, 46]) {
+                throw GitError(code: -1, errorClass: 0, message: "malformed tree: an entry is named \"\(String(decoding: nameBytes, as: UTF8.self))\"", operation: operation)
+            }
+            if skipHidden && nameBytes.first == UInt8(ascii: ".") { continue }
 
             let mode = git_tree_entry_filemode(entry).rawValue
             if mode == GIT_FILEMODE_TREE.rawValue {
@@ -178,8 +191,12 @@ public final class GitRepository {
             case GIT_FILEMODE_COMMIT.rawValue: .submodule
             default: .regular
             }
-            files.append(TreeFile(path: String(decoding: path, as: UTF8.self), kind: kind, mode: mode,
-                                  id: try objectID(git_tree_entry_id(entry), operation)))
+            if files.count >= limit {
+                throw GitError(code: -1, errorClass: 0, message: "the tree has more than \(limit) files", operation: operation)
+            }
+            let text = String(validating: path, as: UTF8.self)
+            files.append(TreeFile(path: text ?? String(decoding: path, as: UTF8.self), kind: kind, mode: mode,
+                                  id: try objectID(git_tree_entry_id(entry), operation), isValidUTF8: text != nil))
         }
 
         // Git's tree order already yields byte-ordered paths for well-formed
@@ -187,6 +204,9 @@ public final class GitRepository {
         let precedes = { (a: TreeFile, b: TreeFile) in a.path.utf8.lexicographicallyPrecedes(b.path.utf8) }
         if zip(files, files.dropFirst()).contains(where: { !precedes($0, $1) }) {
             files.sort(by: precedes)
+            if let duplicate = zip(files, files.dropFirst()).first(where: { $0.path == $1.path }) {
+                throw GitError(code: -1, errorClass: 0, message: "malformed tree: two entries are named \(duplicate.0.path)", operation: operation)
+            }
         }
         return files
     }

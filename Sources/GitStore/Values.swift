@@ -74,8 +74,12 @@ public enum EntryKind: Sendable, Equatable {
 public struct TreeFile: Sendable, Equatable {
     /// The path relative to the repository root, with components joined by "/".
     ///
-    /// Names that are not valid UTF-8 have their invalid bytes replaced by U+FFFD.
+    /// Names that are not valid UTF-8 have their invalid bytes replaced by U+FFFD
+    /// (see ``isValidUTF8``).
     public let path: String
+
+    /// Whether the path's bytes were valid UTF-8 (if not, ``path`` is a lossy rendering).
+    public let isValidUTF8: Bool
 
     /// The kind of entry.
     public let kind: EntryKind
@@ -87,8 +91,9 @@ public struct TreeFile: Sendable, Equatable {
     public let id: ObjectID
 
     /// Creates a tree file.
-    public init(path: String, kind: EntryKind, mode: UInt32, id: ObjectID) {
+    public init(path: String, kind: EntryKind, mode: UInt32, id: ObjectID, isValidUTF8: Bool = true) {
         self.path = path
+        self.isValidUTF8 = isValidUTF8
         self.kind = kind
         self.mode = mode
         self.id = id

@@ -63,7 +63,12 @@ public enum StrictYAML {
                 if b == 0 {
                     return Problem(mark: Mark(line: line, column: column), message: "NUL byte; the file must be UTF-8 text")
                 }
-                if b == 0x0A { line += 1; column = 1 } else { column += 1 }
+                // Line breaks as libyaml counts them: LF, CR LF, and a lone CR.
+                if b == 0x0A || (b == 0x0D && (i + 1 == n || bytes[i + 1] != 0x0A)) {
+                    line += 1; column = 1
+                } else if b != 0x0D {
+                    column += 1
+                }
                 i += 1
                 continue
             }
@@ -94,7 +99,8 @@ public enum StrictYAML {
                                message: "invalid UTF-8 (byte 0x\(hex.count == 1 ? "0" + hex : hex)); the file must be UTF-8 text")
             }
             i += width
-            column += 1
+            // NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR are line breaks to libyaml too.
+            if scalar == 0x85 || scalar == 0x2028 || scalar == 0x2029 { line += 1; column = 1 } else { column += 1 }
         }
         return nil
     }
@@ -184,9 +190,14 @@ private struct EventReader {
     /// Line and column of a byte offset (reader errors carry only an offset).
     private func offsetMark(_ offset: Int) -> Mark {
         var line = 1, column = 1
-        for i in 0..<min(offset, buffer.count) {
+        let end = min(offset, buffer.count)
+        for i in 0..<end {
             let b = buffer[i]
-            if b == 0x0A { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+            if b == 0x0A || (b == 0x0D && (i + 1 == end || buffer[i + 1] != 0x0A)) {
+                line += 1; column = 1
+            } else if b != 0x0D && b & 0xC0 != 0x80 {
+                column += 1
+            }
         }
         return Mark(line: line, column: column)
     }

@@ -131,6 +131,8 @@ enum Decoders {
                 service.skillPath = "services/" + skill.value
                 service.skillMark = skill.mark
             }
+        } else if f.entry("skill") != nil {
+            service.skillPath = nil  // present but not a string: already reported
         }
         service.ttlDays = f.int("ttl_days", in: ttlRange, into: &d)
         if let prefix = f.string("key_prefix", into: &d) {
@@ -191,6 +193,9 @@ enum Decoders {
     private static func unixUserProblem(_ name: String) -> String? {
         if !Rules.unixUser.matches(name) { return "must match \(Rules.unixUser.source)" }
         if name == "root" { return "is not allowed: accessctl never manages root's home" }
+        if Rules.systemAccounts.contains(name) || name.hasPrefix("systemd-") || name.hasPrefix("_") {
+            return "is a system account, not an analyst's; accessctl manages only personal accounts"
+        }
         return nil
     }
 

@@ -53,6 +53,9 @@ public enum DesiredStateLoader {
             case .special:
                 diagnostics.append(fileError(entry.path, "not a regular file (FIFO, socket or device)"))
                 continue
+            case .invalidName:
+                diagnostics.append(fileError(entry.path, "file name is not valid UTF-8; rename it"))
+                continue
             case .regular:
                 files[entry.path] = entry
             }
@@ -72,8 +75,9 @@ public enum DesiredStateLoader {
             // that references to it and rules that need it do not add follow-on errors.
             var root: Node?
             var readable = false
-            if entry.size > maxFileBytes {
-                diagnostics.append(fileError(entry.path, "file is \(entry.size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
+            let size = try source.size(of: entry)
+            if size > maxFileBytes {
+                diagnostics.append(fileError(entry.path, "file is \(size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
             } else {
                 let document = StrictYAML.parse(try source.read(entry), limits: Limits(maxBytes: maxFileBytes))
                 for problem in document.problems {

@@ -12,6 +12,8 @@ public enum RepoEntryKind: Sendable, Hashable {
     case submodule
     /// A FIFO, socket or device (only possible in a directory source).
     case special
+    /// A name that is not valid UTF-8 (`path` shows it with U+FFFD); never read.
+    case invalidName
 }
 
 /// One file of a repository revision, listed without its contents.
@@ -19,8 +21,9 @@ public struct RepoEntry: Sendable, Hashable {
     /// Repository-relative, `/`-separated.
     public var path: String
     public var kind: RepoEntryKind
-    /// Size in bytes, when known without reading the file.
-    public var size: Int
+    /// Size in bytes when the listing knows it for free (a directory); nil for git, where
+    /// ``RepoSource/size(of:)`` reads it from the object header on demand.
+    public var size: Int?
 }
 
 /// Where a repository revision is read from.
@@ -43,18 +46,17 @@ public protocol RepoSource {
     var origin: RepoOrigin { get }
     /// Every entry, sorted by path, except those with a component starting with `.`.
     func entries() throws(RepoReadError) -> [RepoEntry]
+    /// The size of a regular file in bytes.
+    func size(of entry: RepoEntry) throws(RepoReadError) -> Int
     /// The bytes of a regular file.
     func read(_ entry: RepoEntry) throws(RepoReadError) -> [UInt8]
 }
 
-/// Largest number of entries listed from one source; a larger tree is refused, not read.
-let maxRepoEntries = 1_000_000
+/// Largest number of entries listed from one source; a larger tree is refused as soon as
+/// the listing passes it, before it costs more time or memory.
+let maxRepoEntries = 250_000
 /// Deepest directory nesting walked in a directory source.
 let maxDirectoryDepth = 64
-
-func isDotPath(_ path: String) -> Bool {
-    path.hasPrefix(".") || path.contains("/.")
-}
 
 /// Reads a commit straight from a git object database (no checkout).
 public final class GitTreeSource: RepoSource {
@@ -76,30 +78,34 @@ public final class GitTreeSource: RepoSource {
 
     public func entries() throws(RepoReadError) -> [RepoEntry] {
         let files: [TreeFile]
-        do { files = try repository.files(in: commit) } catch { throw RepoReadError(error.description) }
-        if files.count > maxRepoEntries {
-            throw RepoReadError("the commit has \(files.count) files; the limit is \(maxRepoEntries)")
+        do {
+            files = try repository.files(in: commit, skipHidden: true, limit: maxRepoEntries)
+        } catch {
+            throw RepoReadError(error.description)
         }
         var result: [RepoEntry] = []
         result.reserveCapacity(files.count)
-        for file in files where !isDotPath(file.path) {
+        for file in files {
             let kind: RepoEntryKind
-            var size = 0
             switch file.kind {
-            case .regular, .executable:
-                kind = .regular
-                do { size = try repository.blobSize(file.id) } catch { throw RepoReadError(error.description) }
+            case _ where !file.isValidUTF8: kind = .invalidName
+            case .regular, .executable: kind = .regular
             case .symlink: kind = .symlink
             case .submodule: kind = .submodule
             }
-            ids[file.path] = file.id
-            result.append(RepoEntry(path: file.path, kind: kind, size: size))
+            if kind == .regular { ids[file.path] = file.id }
+            result.append(RepoEntry(path: file.path, kind: kind, size: nil))
         }
         return result
     }
 
+    public func size(of entry: RepoEntry) throws(RepoReadError) -> Int {
+        guard let id = ids[entry.path] else { throw RepoReadError("\(entry.path): not a file of the commit") }
+        do { return try repository.blobSize(id) } catch { throw RepoReadError(error.description) }
+    }
+
     public func read(_ entry: RepoEntry) throws(RepoReadError) -> [UInt8] {
-        guard let id = ids[entry.path] else { throw RepoReadError("\(entry.path): not in the commit") }
+        guard let id = ids[entry.path] else { throw RepoReadError("\(entry.path): not a file of the commit") }
         do { return try repository.blob(id) } catch { throw RepoReadError(error.description) }
     }
 }
@@ -115,45 +121,61 @@ public final class DirectorySource: RepoSource {
             throw RepoReadError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw RepoReadError("\(path) is not a directory") }
+        // A bare repository read as a directory would look empty; say what to do instead.
+        var probe = stat()
+        if stat(path + "/HEAD", &probe) == 0, stat(path + "/objects", &probe) == 0, stat(path + "/refs", &probe) == 0,
+           stat(path + "/accessctl.yaml", &probe) != 0 {
+            throw RepoReadError("\(path) is a bare git repository; name the commit to read with --ref (for example --ref HEAD)")
+        }
         root = path
         origin = .directory(path: path)
     }
 
     public func entries() throws(RepoReadError) -> [RepoEntry] {
+        let top = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard top >= 0 else { throw RepoReadError("cannot read directory \(root): \(String(cString: strerror(errno)))") }
         var result: [RepoEntry] = []
-        try walk(relative: "", depth: 0, into: &result)
+        try walk(fd: top, relative: "", depth: 0, into: &result)
         result.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
         return result
     }
 
-    private func walk(relative: String, depth: Int, into result: inout [RepoEntry]) throws(RepoReadError) {
-        let directory = relative.isEmpty ? root : root + "/" + relative
+    /// Lists the directory open at `fd` (and closes it), recursing into subdirectories.
+    /// Names are used as raw bytes relative to the directory descriptor, so a name that is
+    /// not valid UTF-8 is still examined correctly.
+    private func walk(fd: Int32, relative: String, depth: Int, into result: inout [RepoEntry]) throws(RepoReadError) {
+        guard let handle = fdopendir(fd) else {
+            close(fd)
+            throw RepoReadError("cannot read directory \(relative): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(handle) }
         guard depth <= maxDirectoryDepth else {
             throw RepoReadError("\(relative): directories nested deeper than \(maxDirectoryDepth) levels")
         }
-        guard let handle = opendir(directory) else {
-            throw RepoReadError("cannot read directory \(directory): \(String(cString: strerror(errno)))")
-        }
-        defer { closedir(handle) }
-        var subdirectories: [String] = []
+        var subdirectories: [(name: [CChar], path: String)] = []
         while let item = readdir(handle) {
-            let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasPrefix(".") { continue }
+            let raw = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if raw.first == UInt8(ascii: ".") { continue }
+            let text = String(validating: raw, as: UTF8.self)
+            let name = text ?? String(decoding: raw, as: UTF8.self)
             let path = relative.isEmpty ? name : relative + "/" + name
+            let cName = raw.map { CChar(bitPattern: $0) } + [0]
             var info = stat()
-            guard lstat(root + "/" + path, &info) == 0 else {
-                throw RepoReadError("cannot stat \(path): \(String(cString: strerror(errno)))")
+            guard fstatat(dirfd(handle), cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw RepoReadError("cannot examine \(path): \(String(cString: strerror(errno)))")
+            }
+            if text == nil {
+                result.append(RepoEntry(path: path, kind: .invalidName, size: 0))
+                continue
             }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 // A nested checkout (a submodule's work tree) has a `.git` file or directory.
                 var gitInfo = stat()
-                if lstat(root + "/" + path + "/.git", &gitInfo) == 0 {
+                if fstatat(dirfd(handle), name + "/.git", &gitInfo, AT_SYMLINK_NOFOLLOW) == 0 {
                     result.append(RepoEntry(path: path, kind: .submodule, size: 0))
                 } else {
-                    subdirectories.append(path)
+                    subdirectories.append((cName, path))
                 }
             case S_IFREG: result.append(RepoEntry(path: path, kind: .regular, size: Int(info.st_size)))
             case S_IFLNK: result.append(RepoEntry(path: path, kind: .symlink, size: 0))
@@ -164,9 +186,15 @@ public final class DirectorySource: RepoSource {
             }
         }
         for subdirectory in subdirectories {
-            try walk(relative: subdirectory, depth: depth + 1, into: &result)
+            let child = openat(dirfd(handle), subdirectory.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard child >= 0 else {
+                throw RepoReadError("cannot read directory \(subdirectory.path): \(String(cString: strerror(errno)))")
+            }
+            try walk(fd: child, relative: subdirectory.path, depth: depth + 1, into: &result)
         }
     }
+
+    public func size(of entry: RepoEntry) throws(RepoReadError) -> Int { entry.size ?? 0 }
 
     public func read(_ entry: RepoEntry) throws(RepoReadError) -> [UInt8] {
         let fd = open(root + "/" + entry.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)

@@ -49,6 +49,15 @@ public enum Rules {
         lower(c) || upper(c) || digit(c) || isAny(c, "._~+/=:@%-")
     }
 
+    /// Service accounts of a Debian system (base-passwd and common packages). The root
+    /// helper also refuses any uid below UID_MIN; this list catches the mistake earlier.
+    public static let systemAccounts: Set<String> = [
+        "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+        "www-data", "backup", "list", "irc", "gnats", "nobody", "messagebus", "sshd", "postgres",
+        "mysql", "redis", "postfix", "ntp", "syslog", "tss", "uuidd", "tcpdump", "dnsmasq",
+        "statd", "avahi", "polkitd", "accessctl",
+    ]
+
     /// Variable names a shell, the dynamic loader or a language runtime treats specially.
     /// Writing one of these into `~/.service_env` could change how the user's programs run.
     static let reservedEnvNames: Set<String> = [
@@ -133,7 +142,9 @@ public enum Rules {
         if lowered == "localhost" || lowered == "[::1]" { return true }
         let parts = lowered.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts[0] == "127"
-            && parts.allSatisfy { part in part.utf8.count <= 3 && Int(part).map { (0...255).contains($0) } == true }
+            && parts.allSatisfy { part in
+                (1...3).contains(part.utf8.count) && part.utf8.allSatisfy(digit) && Int(part)! <= 255
+            }
     }
 
     /// Why `path` is not an acceptable skill path, or nil when it is: relative, `/`-separated,
@@ -160,7 +171,7 @@ public enum Suggest {
         let target = Array(word.lowercased().utf8)
         let limit = max(1, min(3, target.count / 3))
         var best: (String, Int)?
-        for candidate in candidates {
+        for candidate in candidates where abs(candidate.utf8.count - target.count) <= limit {
             let d = distance(target, Array(candidate.lowercased().utf8))
             if d <= limit, best.map({ d < $0.1 || (d == $0.1 && candidate < $0.0) }) ?? true {
                 best = (candidate, d)

@@ -20,6 +20,16 @@ struct Validator {
     }
     var unreadable = Unreadable()
 
+    /// "Did you mean" hints left for this run: each costs a scan of every id, so a file
+    /// listing thousands of unknown references must not cost minutes.
+    private var hintsLeft = 100
+
+    private mutating func hint(_ word: String, _ candidates: Set<String>) -> String {
+        guard hintsLeft > 0 else { return "" }
+        hintsLeft -= 1
+        return Suggest.hint(word, candidates)
+    }
+
     private static func at(_ path: String, _ mark: Mark, _ message: String) -> Diagnostic {
         Diagnostic(path: path, line: mark.line, column: mark.column, severity: .error, message: message)
     }
@@ -32,7 +42,7 @@ struct Validator {
 
     mutating func validate(files: [String: RepoEntry], source: RepoSource, into out: inout [Diagnostic]) -> DesiredState? {
         let serviceIDs = Set(services.map(\.id)).union(unreadable.services)
-        let serviceByID = Dictionary(uniqueKeysWithValues: services.map { ($0.id, $0) })
+        let serviceByID = Dictionary(services.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let userIDs = Set(users.map(\.id)).union(unreadable.users)
         let cfg = config.config
 
@@ -96,13 +106,17 @@ struct Validator {
         // Groups: names unique ignoring case, references resolve, grant types allowed.
         var lowerNames: [String: ParsedGroup] = [:]
         for group in groups {
+            for system in [Group.admin, Group.everyone]
+            where group.id != system && group.id.lowercased() == system.lowercased() && !groups.contains(where: { $0.id == system }) {
+                out.append(Self.at(group.path, .start, "group '\(group.id)' differs from the system group '\(system)' only in letter case; rename the file to groups/\(system).yaml"))
+            }
             if let other = lowerNames[group.id.lowercased()] {
                 out.append(Self.at(group.path, .start, "group '\(group.id)' differs from group '\(other.id)' (\(other.path)) only in letter case; group names must differ in more than case"))
             } else {
                 lowerNames[group.id.lowercased()] = group
             }
             for member in group.members where !userIDs.contains(member.value) {
-                out.append(Self.at(group.path, member.mark, "unknown user '\(member.value)': there is no users/\(member.value).yaml\(Suggest.hint(member.value, userIDs))"))
+                out.append(Self.at(group.path, member.mark, "unknown user '\(member.value)': there is no users/\(member.value).yaml\(hint(member.value, userIDs))"))
             }
             for (type, ids) in group.grants {
                 if config.typesOK && !cfg.resourceTypes.contains(type.value) {
@@ -110,7 +124,7 @@ struct Validator {
                 }
                 if type.value == "service" {
                     for id in ids where !serviceIDs.contains(id.value) {
-                        out.append(Self.at(group.path, id.mark, "unknown service '\(id.value)': there is no services/\(id.value).yaml\(Suggest.hint(id.value, serviceIDs))"))
+                        out.append(Self.at(group.path, id.mark, "unknown service '\(id.value)': there is no services/\(id.value).yaml\(hint(id.value, serviceIDs))"))
                     }
                 }
             }
@@ -131,10 +145,10 @@ struct Validator {
         return build(skills: skills)
     }
 
-    private func checkService(_ reference: Located<String>, path: String, known: Set<String>,
+    private mutating func checkService(_ reference: Located<String>, path: String, known: Set<String>,
                               byID: [String: ParsedService], into out: inout [Diagnostic]) {
         guard known.contains(reference.value) else {
-            out.append(Self.at(path, reference.mark, "unknown service '\(reference.value)': there is no services/\(reference.value).yaml\(Suggest.hint(reference.value, known))"))
+            out.append(Self.at(path, reference.mark, "unknown service '\(reference.value)': there is no services/\(reference.value).yaml\(hint(reference.value, known))"))
             return
         }
         if byID[reference.value]?.enabled == false {
@@ -150,12 +164,15 @@ struct Validator {
             out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' does not exist (or is not a regular file); add it or set 'skill' to the right file"))
             return nil
         }
-        if entry.size > DesiredStateLoader.maxSkillBytes {
-            out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' is \(entry.size) bytes; the limit is \(DesiredStateLoader.maxSkillBytes) bytes (256 KiB)"))
-            return nil
-        }
         let bytes: [UInt8]
-        do { bytes = try source.read(entry) } catch {
+        do {
+            let size = try source.size(of: entry)
+            if size > DesiredStateLoader.maxSkillBytes {
+                out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' is \(size) bytes; the limit is \(DesiredStateLoader.maxSkillBytes) bytes (256 KiB)"))
+                return nil
+            }
+            bytes = try source.read(entry)
+        } catch {
             out.append(Self.at(service.path, service.skillMark, "cannot read skill file '\(path)': \(error.message)"))
             return nil
         }
@@ -168,11 +185,8 @@ struct Validator {
 
     private func checkAdmin(into out: inout [Diagnostic]) {
         guard let admin = groups.first(where: { $0.id == Group.admin }) else {
-            var message = "the Admin group is required and must keep at least one active member; add groups/Admin.yaml"
-            if let other = groups.first(where: { $0.id.lowercased() == "admin" }) {
-                message += " (\(other.path) differs only in letter case: group names are case-sensitive)"
-            }
-            out.append(Diagnostic(path: "groups/Admin.yaml", severity: .error, message: message))
+            out.append(Diagnostic(path: "groups/Admin.yaml", severity: .error,
+                                  message: "the Admin group is required and must keep at least one active member; add groups/Admin.yaml"))
             return
         }
         guard !admin.members.isEmpty else {
@@ -188,28 +202,21 @@ struct Validator {
     /// With `require_service_grant`, every connection needs a `service` grant through one of the user's groups.
     private func checkPolicy(known: Set<String>, into out: inout [Diagnostic]) {
         guard config.config.requireServiceGrant else { return }
-        var groupsOf: [String: [ParsedGroup]] = [:]
-        let everyone = groups.first { $0.id == Group.everyone }
+        // Services granted to each user through their groups, Everyone included.
+        var groupsOf: [String: [String]] = [:]
+        var granted: [String: Set<String>] = [:]
+        let everyoneGrants = Set(groups.first { $0.id == Group.everyone }?.serviceGrants ?? [])
         for group in groups where group.id != Group.everyone {
-            for member in group.members { groupsOf[member.value, default: []].append(group) }
-        }
-        func granted(_ user: String) -> Set<String> {
-            var result = Set<String>()
-            for group in (groupsOf[user] ?? []) + (everyone.map { [$0] } ?? []) {
-                for (type, ids) in group.grants where type.value == "service" { result.formUnion(ids.map(\.value)) }
+            let services = group.serviceGrants
+            for member in group.members {
+                groupsOf[member.value, default: []].append(group.id)
+                granted[member.value, default: everyoneGrants].formUnion(services)
             }
-            return result
         }
-        var grantCache: [String: Set<String>] = [:]
-        func grants(_ user: String) -> Set<String> {
-            if let cached = grantCache[user] { return cached }
-            let value = granted(user)
-            grantCache[user] = value
-            return value
-        }
+        func grants(_ user: String) -> Set<String> { granted[user] ?? everyoneGrants }
         for user in users where user.active {
             for connection in user.connections where known.contains(connection.value) && !grants(user.id).contains(connection.value) {
-                let names = ((groupsOf[user.id] ?? []).map(\.id) + [Group.everyone]).sorted()
+                let names = ((groupsOf[user.id] ?? []) + [Group.everyone]).sorted()
                 out.append(Self.at(user.path, connection.mark, "policy require_service_grant: user '\(user.id)' connects to '\(connection.value)', but none of their groups (\(names.joined(separator: ", "))) grants service '\(connection.value)'; add it to grants.service of one of them, or remove the connection"))
             }
         }
@@ -245,5 +252,12 @@ struct Validator {
                          grants: grants, connect: g.connect.map(\.value).sorted())
         }
         return DesiredState(config: cfg, services: built, users: builtUsers, groups: builtGroups)
+    }
+}
+
+extension ParsedGroup {
+    /// The ids this group grants as `service` resources.
+    var serviceGrants: [String] {
+        grants.filter { $0.type.value == "service" }.flatMap { $0.ids.map(\.value) }
     }
 }

@@ -11,7 +11,7 @@ public enum ValidationReport {
             if color {
                 let code = diagnostic.severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;33m"
                 let word = diagnostic.severity.rawValue
-                line = "\(diagnostic.path):\(diagnostic.line):\(diagnostic.column): \(code)\(word)\u{1B}[0m: \(diagnostic.message)"
+                line = "\(diagnostic.path.escapingControlCharacters):\(diagnostic.line):\(diagnostic.column): \(code)\(word)\u{1B}[0m: \(diagnostic.message.escapingControlCharacters)"
             }
             out += line + "\n"
         }
