@@ -31,6 +31,8 @@ extension Helper {
         var removals: [(place: Place, name: String)] = []
         /// Problems that do not stop the rest of this user's work (e.g. an `sc_*.md` directory).
         var problems: [String] = []
+        /// What pass 1 found; the answer for a user with nothing to change.
+        var observed: UserReport
     }
 
     func apply(_ request: ApplyRequest) throws(HelperError) -> HelperResponse {
@@ -49,7 +51,8 @@ extension Helper {
                 let prepared = try Credentials.asUser(account) { () throws(HelperError) -> (Pending, UserReport, Int32?) in
                     let home = try HomeIO.openHome(path: homePath, account: account)
                     defer { home.close() }
-                    var work = Pending(account: account, homePath: homePath, homeIdentity: (home.device, home.inode))
+                    var work = Pending(account: account, homePath: homePath, homeIdentity: (home.device, home.inode),
+                                       observed: UserReport(user: account.name, ok: true))
                     do throws(HelperError) {
                         try prepare(files, contents: request.contents, home: home, into: &work)
                     } catch {
@@ -58,7 +61,7 @@ extension Helper {
                     }
                     // A user with nothing to change is answered now; the others after pass 3.
                     let idle = work.renames.isEmpty && work.removals.isEmpty
-                    let report = idle ? Helper.describe(home: home, account: account) : UserReport(user: account.name, ok: true)
+                    let report = idle ? work.observed : UserReport(user: account.name, ok: true)
                     return (work, report, idle ? nil : dup(home.fd))
                 }
                 let (work, fsFD) = (prepared.0, prepared.2)
@@ -132,68 +135,83 @@ extension Helper {
         }
     }
 
-    /// Pass 1 for one user (as the user): temp files for changed content, removals to make.
+    /// Pass 1 for one user (as the user). First every check, reading only; then, if all
+    /// passed, the temp files for changed content. A user refused here gets no file at all.
     private func prepare(_ files: ApplyRequest.UserFiles, contents: [String: String], home: DirectoryHandle,
                          into work: inout Pending) throws(HelperError) {
         let uid = work.account.uid
+        let rulesName = HelperProtocol.claudeRulesName
+        let isDirectory = fileTypeText(S_IFDIR)
+        var writes: [(place: Pending.Place, target: String, bytes: [UInt8])] = []
+
         // .service_env
         let envName = HelperProtocol.serviceEnvName
         let current = HomeIO.state(in: home, envName, owner: uid)
+        work.observed.serviceEnv = current
+        work.observed.claudeRules = .absent
+        work.observed.skills = [:]
         if let env = files.serviceEnv {
-            if current.reason == fileTypeText(S_IFDIR) {
-                throw HelperError("\(envName) is a directory; not replaced")
-            }
-            if !Helper.isCurrent(current, SHA256.hex(env.utf8)) {
-                let temp = envName + Helper.tempSuffix
-                try HomeIO.createFile(in: home, temp, Array(env.utf8))
-                work.renames.append((.home, temp, envName))
-            }
+            if current.reason == isDirectory { throw HelperError("\(envName) is a directory; not replaced") }
+            if !Helper.isCurrent(current, SHA256.hex(env.utf8)) { writes.append((.home, envName, Array(env.utf8))) }
         } else if current.state != .absent {
-            if current.reason == fileTypeText(S_IFDIR) {
-                throw HelperError("\(envName) is a directory; not removed")
-            }
+            if current.reason == isDirectory { throw HelperError("\(envName) is a directory; not removed") }
             work.removals.append((.home, envName))
         }
 
         // .claude_rules/sc_*.md
-        var rules = try HomeIO.openSubdirectory(home, HelperProtocol.claudeRulesName, owner: uid)
-        if rules == nil && !files.skills.isEmpty {
-            guard mkdirat(home.fd, HelperProtocol.claudeRulesName, 0o700) == 0 || errno == EEXIST else {
-                throw HelperError("cannot create \(HelperProtocol.claudeRulesName): \(errorText())")
-            }
-            rules = try HomeIO.openSubdirectory(home, HelperProtocol.claudeRulesName, owner: uid)
-        }
-        guard let rules else { return }
-        defer { rules.close() }
-        work.rulesIdentity = (rules.device, rules.inode)
-        if HomeIO.mode(of: rules) & 0o077 != 0 && fchmod(rules.fd, 0o700) != 0 {
-            throw HelperError("cannot set mode 700 on \(HelperProtocol.claudeRulesName): \(errorText())")
-        }
-        let names = try HomeIO.names(in: rules)
-        for name in names where name.hasPrefix(".sc_") && name.hasSuffix(Helper.tempSuffix) {
-            try HomeIO.remove(in: rules, name)
+        var rules = try HomeIO.openSubdirectory(home, rulesName, owner: uid)
+        defer { rules?.close() }
+        var names: [String] = []
+        if let rules {
+            names = try HomeIO.names(in: rules)
+            work.observed.claudeRules = .present(nil, mode: octal(HomeIO.mode(of: rules)))
         }
         for (name, digest) in files.skills.sorted(by: { $0.key < $1.key }) {
             guard let text = contents[digest] else {
                 throw HelperError("skill \(name) refers to content \(Helper.shown(String(digest.prefix(64)))) that the request does not carry")
             }
-            let state = HomeIO.state(in: rules, name, owner: uid)
-            if state.reason == fileTypeText(S_IFDIR) {
-                throw HelperError("\(HelperProtocol.claudeRulesName)/\(name) is a directory; not replaced")
-            }
-            if !Helper.isCurrent(state, digest) {
-                let temp = "." + name + Helper.tempSuffix
-                try HomeIO.createFile(in: rules, temp, Array(text.utf8))
-                work.renames.append((.rules, temp, name))
+            let state = rules.map { HomeIO.state(in: $0, name, owner: uid) } ?? .absent
+            work.observed.skills?[name] = state
+            if state.reason == isDirectory { throw HelperError("\(rulesName)/\(name) is a directory; not replaced") }
+            if !Helper.isCurrent(state, digest) { writes.append((.rules, name, Array(text.utf8))) }
+        }
+        if let rules {
+            for name in names.sorted() where HelperNames.isSkillFile(name) && files.skills[name] == nil {
+                let state = HomeIO.state(in: rules, name, owner: uid, digest: false)
+                work.observed.skills?[name] = state
+                if state.reason == isDirectory {
+                    work.problems.append("\(rulesName)/\(name) is a directory; left in place")
+                } else {
+                    work.removals.append((.rules, name))
+                }
             }
         }
-        for name in names.sorted() where HelperNames.isSkillFile(name) && files.skills[name] == nil {
-            let state = HomeIO.state(in: rules, name, owner: uid, digest: false)
-            if state.reason == fileTypeText(S_IFDIR) {
-                work.problems.append("\(HelperProtocol.claudeRulesName)/\(name) is a directory; left in place")
-                continue
+
+        // Every check passed: now write.
+        if rules == nil && !files.skills.isEmpty {
+            guard mkdirat(home.fd, rulesName, 0o700) == 0 || errno == EEXIST else {
+                throw HelperError("cannot create \(rulesName): \(errorText())")
             }
-            work.removals.append((.rules, name))
+            rules = try HomeIO.openSubdirectory(home, rulesName, owner: uid)
+            work.observed.claudeRules = rules.map { .present(nil, mode: octal(HomeIO.mode(of: $0))) }
+        }
+        if let rules {
+            work.rulesIdentity = (rules.device, rules.inode)
+            // The directory gets mode 700 when the helper puts skills in it; otherwise it is
+            // the user's own business (it may hold only files of another tool).
+            if !files.skills.isEmpty && HomeIO.mode(of: rules) & 0o077 != 0 {
+                guard fchmod(rules.fd, 0o700) == 0 else { throw HelperError("cannot set mode 700 on \(rulesName): \(errorText())") }
+                work.observed.claudeRules = .present(nil, mode: "0700")
+            }
+            for name in names where name.hasPrefix(Helper.tempPrefix) {
+                try HomeIO.remove(in: rules, name)
+            }
+        }
+        for write in writes {
+            let directory = write.place == .home ? home : rules!
+            let temp = Helper.tempName(for: write.target)
+            try HomeIO.createFile(in: directory, temp, write.bytes)
+            work.renames.append((write.place, temp, write.target))
         }
     }
 

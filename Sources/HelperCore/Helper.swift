@@ -37,7 +37,14 @@ public struct Helper {
     /// Most skill files for one user.
     public static let maxSkillsPerUser = 1_000
 
-    static let tempSuffix = ".accessctl-tmp"
+    /// Temp files start with this; any left by a crashed run are removed by the next.
+    static let tempPrefix = ".accessctl-tmp-"
+
+    /// The temp file name for a target: short and fixed, whatever the target's length
+    /// (a 255-byte skill name still gets a valid temp name).
+    static func tempName(for target: String) -> String {
+        tempPrefix + SHA256.hex(target.utf8).prefix(16)
+    }
 
     private let accounts: AccountDirectory
     private let homesRoot: String?

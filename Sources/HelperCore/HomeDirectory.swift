@@ -47,7 +47,11 @@ enum HomeIO {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            if code == ELOOP { throw HelperError("home \(path) is a symbolic link") }
+            var info = stat()
+            // With O_DIRECTORY, Linux reports a symbolic link as ENOTDIR; tell the two apart.
+            if code == ELOOP || (code == ENOTDIR && lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK) {
+                throw HelperError("home \(path) is a symbolic link")
+            }
             if code == ENOTDIR { throw HelperError("home \(path) is not a directory") }
             throw HelperError("cannot open home \(path): \(errorText(code))")
         }
@@ -71,8 +75,13 @@ enum HomeIO {
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { return nil }
-            if code == ELOOP { throw HelperError("\(name) is a symbolic link; refusing to follow it") }
-            if code == ENOTDIR { throw HelperError("\(name) is not a directory") }
+            var info = stat()
+            // With O_DIRECTORY, Linux reports a symbolic link as ENOTDIR; tell the two apart.
+            let isLink = fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK
+            if code == ELOOP || (code == ENOTDIR && isLink) {
+                throw HelperError("\(name) is a symbolic link; refusing to follow it")
+            }
+            if code == ENOTDIR { throw HelperError("\(name) is not a directory (it \(fileTypeText(info.st_mode)))") }
             throw HelperError("cannot open \(name): \(errorText(code))")
         }
         var info = stat()

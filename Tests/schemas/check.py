@@ -207,6 +207,29 @@ def main():
         else:
             fail(f"{label}: overlay/{rel} was accepted by schemas/{KINDS[kind]} but should be rejected")
 
+    # 5. The root helper's JSON documents: the shipped examples (real requests and real
+    #    responses of install-service-env) against their schemas.
+    helper_examples = {
+        "inspect-request.json": "helper-inspect-request.schema.json",
+        "apply-request.json": "helper-apply-request.schema.json",
+        "inspect-response.json": "helper-response.schema.json",
+        "apply-response.json": "helper-response.schema.json",
+    }
+    for example, schema_name in helper_examples.items():
+        label = f"examples/helper/{example}"
+        try:
+            schema = json.loads((SCHEMAS / schema_name).read_text(encoding="utf-8"))
+            jsonschema.Draft202012Validator.check_schema(schema)
+            data = json.loads((ROOT / "examples" / "helper" / example).read_text(encoding="utf-8"))
+        except Exception as exc:
+            fail(f"{label}: {describe(exc)}")
+            continue
+        problems = schema_errors(jsonschema.Draft202012Validator(schema), data)
+        if problems:
+            fail(f"{label}: rejected by schemas/{schema_name}: {problems[0]}")
+        else:
+            passed += 1
+
     for message in failures:
         print(message)
     print(f"schema: {passed} passed, {len(failures)} failed")
