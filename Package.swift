@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -26,14 +27,18 @@ let package = Package(
         ),
         .target(name: "GitStore", dependencies: ["CGit2"], exclude: ["README.md"]),
         .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
-        .target(name: "AccessModel", exclude: ["README.md"]),
+        .target(name: "AccessModel", dependencies: ["Digest"], exclude: ["README.md"]),
         .target(
             name: "AccessCore",
-            dependencies: ["AccessModel", "StrictYAML", "GitStore"],
+            dependencies: [
+                "AccessModel", "StrictYAML", "GitStore", "HelperProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             exclude: ["README.md"]
         ),
         // The root helper: no dependency on the reconciler's modules or any C library.
-        .target(name: "HelperProtocol", exclude: ["README.md"]),
+        .target(name: "Digest", exclude: ["README.md"]),
+        .target(name: "HelperProtocol", dependencies: ["Digest"], exclude: ["README.md"]),
         .target(name: "HelperCore", dependencies: ["HelperProtocol"], exclude: ["README.md"]),
         .executableTarget(name: "install-service-env", dependencies: ["HelperCore"], exclude: ["README.md"]),
         .executableTarget(
@@ -48,6 +53,7 @@ let package = Package(
         // Shared test helpers: scratch directories, git repositories, running executables.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
+        .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
         .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),
         .testTarget(
@@ -56,7 +62,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AccessctlEndToEndTests",
-            dependencies: ["TestSupport"]
+            dependencies: ["TestSupport", "AccessCore", "AccessModel", "HelperProtocol"]
         ),
     ],
     swiftLanguageModes: [.v6]

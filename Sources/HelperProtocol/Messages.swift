@@ -1,3 +1,5 @@
+@_exported import Digest
+
 /// The JSON documents exchanged with `install-service-env` on stdin and stdout.
 ///
 /// Both verbs take one request and answer one response, with one result per user in

@@ -14,24 +14,37 @@ struct Accessctl: ParsableCommand {
             git repository. accessctl validates it, plans the difference to the live state, and \
             applies it.
 
-            Exit codes: 0 ok, 1 error or invalid input, 64 usage error.
+            Exit codes: 0 ok or no changes, 1 error or invalid input, 2 changes present \
+            (plan --detailed-exitcode), 64 usage error.
             """,
         version: AccessctlVersion.current,
-        subcommands: [Validate.self]
+        subcommands: [Validate.self, PlanCommand.self, ShowCommand.self]
     )
 }
 
 /// Where the desired state is read from.
 struct RepoOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Repository directory (a git repository, bare or not, or a plain directory).", valueName: "dir"))
-    var repo: String = "."
+    @Option(name: .long, help: ArgumentHelp("Repository directory (a git repository, bare or not, or a plain directory). Default: 'repository' of the configuration, else the current directory.", valueName: "dir"))
+    var repo: String?
 
     @Option(name: .long, help: ArgumentHelp("Read this commit of the git repository (branch, tag, HEAD or commit id) instead of the files on disk.", valueName: "ref"))
     var ref: String?
 
     func source() throws(RepoReadError) -> RepoSource {
-        if let ref { return try GitTreeSource(path: repo, ref: ref) }
-        return try DirectorySource(path: repo)
+        let path = repo ?? "."
+        if let ref { return try GitTreeSource(path: path, ref: ref) }
+        return try DirectorySource(path: path)
+    }
+
+    /// Flags first, then the configuration: its repository is read at its branch (as a git
+    /// repository) unless --repo or --ref say otherwise.
+    func resolved(_ config: ServerConfig) -> RepoOptions {
+        var options = self
+        if options.repo == nil, let repository = config.repository {
+            options.repo = repository
+            if options.ref == nil { options.ref = config.branch ?? "HEAD" }
+        }
+        return options
     }
 }
 
@@ -46,6 +59,14 @@ func useColor(fd: Int32) -> Bool {
 
 /// Writes `error: message` to standard error.
 func printError(_ message: String) {
-    let line = "error: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    writeStandardError("error: \(message)\n")
+}
+
+/// Writes a diagnostic line (already `path:line:col: warning: ...`) to standard error.
+func printWarning(_ line: String) {
+    writeStandardError(line + "\n")
+}
+
+func writeStandardError(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
 }

@@ -230,6 +230,30 @@ def main():
         else:
             passed += 1
 
+    # 6. Plans: the golden JSON plans of the end-to-end tests against schemas/plan.schema.json.
+    try:
+        plan_schema = json.loads((SCHEMAS / "plan.schema.json").read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(plan_schema)
+        plan_validator = jsonschema.Draft202012Validator(plan_schema)
+    except Exception as exc:
+        fail(f"schemas/plan.schema.json: {describe(exc)}")
+        plan_validator = None
+    golden_plans = sorted((ROOT / "Tests" / "Golden").glob("plan-*.json"))
+    if plan_validator is not None and not golden_plans:
+        fail("Tests/Golden: no plan-*.json to check against schemas/plan.schema.json")
+    for path in golden_plans if plan_validator is not None else []:
+        label = str(path.relative_to(ROOT))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except Exception as exc:
+            fail(f"{label}: {describe(exc)}")
+            continue
+        problems = schema_errors(plan_validator, data)
+        if problems:
+            fail(f"{label}: rejected by schemas/plan.schema.json: {problems[0]}")
+        else:
+            passed += 1
+
     for message in failures:
         print(message)
     print(f"schema: {passed} passed, {len(failures)} failed")

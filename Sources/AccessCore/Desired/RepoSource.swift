@@ -37,6 +37,8 @@ public enum RepoOrigin: Sendable, Hashable {
 /// An error reading the repository itself (not a finding about its files).
 public struct RepoReadError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    /// Whether the error is that the file or directory does not exist.
+    public var isMissing = false
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
@@ -197,13 +199,25 @@ public final class DirectorySource: RepoSource {
     public func size(of entry: RepoEntry) throws(RepoReadError) -> Int { entry.size ?? 0 }
 
     public func read(_ entry: RepoEntry) throws(RepoReadError) -> [UInt8] {
-        let fd = open(root + "/" + entry.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw RepoReadError("cannot open \(entry.path): \(String(cString: strerror(errno)))") }
+        try Self.readFile(at: root + "/" + entry.path, shown: entry.path)
+    }
+
+    /// Reads a regular file without following a final symbolic link, up to 64 MiB.
+    public static func readFile(at path: String, shown: String? = nil) throws(RepoReadError) -> [UInt8] {
+        let name = shown ?? path
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let code = errno
+            var error = RepoReadError("cannot open \(name): \(String(cString: strerror(code)))")
+            error.isMissing = code == ENOENT
+            throw error
+        }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw RepoReadError("\(entry.path) is no longer a regular file")
+            throw RepoReadError("\(name) is not a regular file")
         }
+        guard info.st_size <= 64 << 20 else { throw RepoReadError("\(name) is larger than 64 MiB") }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
         var filled = 0
         while filled < bytes.count {

@@ -119,3 +119,11 @@ public struct SHA256: Sendable {
 extension UInt32 {
     @inline(__always) fileprivate func rotatedRight(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
 }
+
+extension SHA256 {
+    /// A secret's fingerprint for display: `sha256:` and the first 12 hex digits of its
+    /// digest. The only form in which a key may appear in plans, logs, errors and audit rows.
+    public static func fingerprint<Bytes: Swift.Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        "sha256:" + hex(bytes).prefix(12)
+    }
+}

@@ -1,0 +1,123 @@
+import GRDB
+
+/// The versioned schema of the live database.
+///
+/// Migrations are append-only: a released migration is never edited, renamed or removed.
+/// A change of schema is a new migration appended to ``migrator``, so that every database
+/// written by an older accessctl is brought forward in order, and a database written by a
+/// newer accessctl (one that lists a migration this build does not know) is refused.
+enum LiveSchema {
+    /// The identifiers of the migrations, in order. The last one is the current schema.
+    static let identifiers = ["v1-tables", "v2-indexes"]
+
+    /// The sources a users/groups/members/grants/services row may carry.
+    static let sourceCheck = "source IN ('gitops', 'admin', 'google_sync', 'system_seed')"
+
+    /// Every migration of the live database.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-tables") { db in
+            try db.execute(sql: v1Tables)
+        }
+        migrator.registerMigration("v2-indexes") { db in
+            try db.execute(sql: v2Indexes)
+        }
+        precondition(migrator.migrations == identifiers, "LiveSchema.identifiers is out of date")
+        return migrator
+    }()
+
+    /// The tables. Text-keyed tables are `WITHOUT ROWID` (their primary key is the table's
+    /// b-tree and is implicitly NOT NULL). `connections` has no foreign keys on purpose: a
+    /// connection outlives its user or service until its key has been revoked.
+    static let v1Tables = """
+        CREATE TABLE services (
+            id TEXT NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT,
+            token_exchange_url TEXT NOT NULL,
+            token_revoke_url TEXT NOT NULL,
+            health_url TEXT,
+            env_var TEXT NOT NULL,
+            secret_env TEXT NOT NULL,
+            skill_sha256 TEXT NOT NULL,
+            ttl_days INTEGER NOT NULL,
+            key_prefix TEXT,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            source TEXT NOT NULL CHECK (\(sourceCheck))
+        ) WITHOUT ROWID;
+
+        CREATE TABLE users (
+            id TEXT NOT NULL PRIMARY KEY,
+            email TEXT NOT NULL,
+            unix_user TEXT NOT NULL,
+            active INTEGER NOT NULL CHECK (active IN (0, 1)),
+            source TEXT NOT NULL CHECK (\(sourceCheck))
+        ) WITHOUT ROWID;
+
+        CREATE TABLE groups (
+            id TEXT NOT NULL PRIMARY KEY,
+            description TEXT,
+            source TEXT NOT NULL CHECK (\(sourceCheck))
+        ) WITHOUT ROWID;
+
+        CREATE TABLE group_members (
+            "group" TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            user TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            source TEXT NOT NULL CHECK (\(sourceCheck)),
+            PRIMARY KEY ("group", user)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE grants (
+            "group" TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            type TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (\(sourceCheck)),
+            PRIMARY KEY ("group", type, resource)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE connections (
+            user TEXT NOT NULL,
+            service TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'error', 'revoking')),
+            request_id TEXT NOT NULL,
+            token_id TEXT,
+            api_key TEXT,
+            key_fingerprint TEXT,
+            issued_at INTEGER,
+            expires_at INTEGER,
+            last_error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (user, service),
+            CHECK ((api_key IS NULL) = (key_fingerprint IS NULL))
+        ) WITHOUT ROWID;
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            commit_id TEXT,
+            author TEXT,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            result TEXT NOT NULL,
+            counts TEXT NOT NULL DEFAULT '{}'
+        );
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            at INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            address TEXT NOT NULL,
+            detail TEXT,
+            actor TEXT
+        );
+        """
+
+    /// The indexes planning and apply look rows up by (beyond the primary keys). The
+    /// index on `group_members(user)` also serves the cascade when a user is deleted.
+    static let v2Indexes = """
+        CREATE INDEX connections_by_status ON connections(status);
+        CREATE INDEX group_members_by_user ON group_members(user);
+        CREATE INDEX grants_by_type_resource ON grants(type, resource);
+        CREATE INDEX audit_log_by_run ON audit_log(run_id);
+        """
+}

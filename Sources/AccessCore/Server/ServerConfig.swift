@@ -1,0 +1,78 @@
+import AccessModel
+import StrictYAML
+
+/// The server configuration (`/etc/accessctl/config.yaml`): where the repository, the
+/// database and the helper are. It lives outside the repository, so a pull request cannot
+/// change it. Command-line flags override it.
+public struct ServerConfig: Sendable, Equatable {
+    public static let defaultPath = "/etc/accessctl/config.yaml"
+    public static let defaultHelper = ["sudo", "-n", "/usr/local/sbin/install-service-env"]
+
+    /// The desired-state repository (a bare clone is enough).
+    public var repository: String?
+    public var remote: String?
+    public var branch: String?
+    public var database: String?
+    /// The helper command; the verb is appended.
+    public var helper: [String] = ServerConfig.defaultHelper
+    public var allowedSigners: String?
+
+    public init() {}
+
+    static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http"]
+    static let guardKeys = ["max_removal_percent", "min_removal"]
+    static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds"]
+
+    /// Reads a configuration file. A missing file at the default path is an empty
+    /// configuration; a missing file named explicitly is an error.
+    public static func load(path: String?) throws(ConfigError) -> ServerConfig {
+        let file = path ?? defaultPath
+        let bytes: [UInt8]
+        do {
+            bytes = try DirectorySource.readFile(at: file)
+        } catch {
+            if path == nil && error.isMissing { return ServerConfig() }
+            throw ConfigError(diagnostics: [Diagnostic(path: file, severity: .error, message: error.message)])
+        }
+        return try parse(bytes, path: file)
+    }
+
+    /// Parses configuration text; every problem is reported, with its position.
+    public static func parse(_ bytes: [UInt8], path: String) throws(ConfigError) -> ServerConfig {
+        let document = StrictYAML.parse(bytes)
+        var d = FileDiagnostics(path: path)
+        for problem in document.problems { d.error(problem.mark, problem.message) }
+        var config = ServerConfig()
+        if document.problems.isEmpty, let f = Fields(document.root, context: "the server configuration", known: keys, into: &d) {
+            config.repository = f.string("repository", into: &d)?.value
+            config.remote = f.string("remote", into: &d)?.value
+            config.branch = f.string("branch", into: &d)?.value
+            config.database = f.string("database", into: &d)?.value
+            config.allowedSigners = f.string("allowed_signers", into: &d)?.value
+            if let helper = f.stringList("helper", pattern: nil, itemName: "argument", into: &d) {
+                if helper.items.isEmpty {
+                    d.error(helper.mark, "'helper' must name a command")
+                } else {
+                    config.helper = helper.items.map(\.value)
+                }
+            }
+            if let entry = f.entry("guards"), let guards = Fields(entry.value, context: "'guards'", known: guardKeys, into: &d) {
+                _ = guards.int("max_removal_percent", in: 0...100, into: &d)
+                _ = guards.int("min_removal", in: 0...Int(Int32.max), into: &d)
+            }
+            if let entry = f.entry("http"), let http = Fields(entry.value, context: "'http'", known: httpKeys, into: &d) {
+                _ = http.int("concurrency", in: 1...256, into: &d)
+                _ = http.int("connect_timeout_seconds", in: 1...600, into: &d)
+                _ = http.int("timeout_seconds", in: 1...3600, into: &d)
+            }
+        }
+        if !d.items.isEmpty { throw ConfigError(diagnostics: d.items.sorted()) }
+        return config
+    }
+}
+
+/// A configuration file that could not be read or is invalid.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,379 @@
+import Digest
+
+/// Everything a plan is computed from. The planner reads nothing else: no clock, no files.
+public struct PlanInput: Sendable {
+    public var desired: DesiredState
+    /// The desired-state commit, when it came from git.
+    public var commit: String?
+    public var live: LiveState
+    /// The managed files of each Unix account, as the helper reported them.
+    public var homes: HomeObservations
+    /// Unix seconds; key expiry is judged against it.
+    public var now: Int64
+    /// Take ownership of desired objects that exist live with another source.
+    public var adopt: Bool
+
+    public init(desired: DesiredState, commit: String? = nil, live: LiveState, homes: HomeObservations,
+                now: Int64, adopt: Bool = false) {
+        self.desired = desired
+        self.commit = commit
+        self.live = live
+        self.homes = homes
+        self.now = now
+        self.adopt = adopt
+    }
+}
+
+/// Computes the plan: a pure function of its input, deterministic in its ordering.
+public enum Planner {
+    public static func plan(_ input: PlanInput) -> Plan {
+        var context = Context(input)
+        context.registry()
+        context.memberships()
+        context.connections()
+        context.files()
+        let order: [String: Int] = ["service": 0, "user": 1, "group": 2, "member": 3, "grant": 4,
+                                    "connection": 5, "file": 6, "home": 6]
+        let actions = context.actions.enumerated().sorted { a, b in
+            let sa = order[String(a.element.address.prefix { $0 != "." })] ?? 9
+            let sb = order[String(b.element.address.prefix { $0 != "." })] ?? 9
+            if sa != sb { return sa < sb }
+            if a.element.address != b.element.address { return a.element.address < b.element.address }
+            return a.offset < b.offset
+        }.map(\.element)
+        return Plan(commit: input.commit, desiredDigest: StateDigest.desired(input.desired),
+                    liveDigest: StateDigest.live(input.live, homes: input.homes),
+                    createdAt: input.now, adopt: input.adopt, actions: actions)
+    }
+
+    static let day: Int64 = 86_400
+
+    struct Context {
+        let input: PlanInput
+        var actions: [PlannedAction] = []
+        let desiredServices: [String: Service]
+        let liveServices: [String: LiveService]
+        let desiredUsers: [String: User]
+        let liveUsers: [String: LiveUser]
+        let liveConnections: [Pair: LiveConnection]
+        /// Live connections of each user.
+        let liveConnectionsByUser: [String: [LiveConnection]]
+        /// Connections that should exist after the apply: active users, enabled services.
+        var wanted: Set<Pair> = []
+        /// Connections whose key the apply will (re-)issue, so file content is not known yet.
+        var newKeys: Set<Pair> = []
+
+        struct Pair: Hashable, Comparable {
+            let user: String
+            let service: String
+            static func < (a: Pair, b: Pair) -> Bool { (a.user, a.service) < (b.user, b.service) }
+        }
+
+        init(_ input: PlanInput) {
+            self.input = input
+            desiredServices = Dictionary(input.desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            liveServices = Dictionary(input.live.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            desiredUsers = Dictionary(input.desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            liveUsers = Dictionary(input.live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            liveConnections = Dictionary(input.live.connections.map { (Pair(user: $0.user, service: $0.service), $0) },
+                                         uniquingKeysWith: { a, _ in a })
+            liveConnectionsByUser = Dictionary(grouping: input.live.connections, by: \.user)
+        }
+
+        mutating func add(_ kind: PlannedAction.Kind, _ address: String, _ reason: String, _ changes: [FieldChange] = []) {
+            actions.append(PlannedAction(kind, address, reason: reason, changes: changes))
+        }
+
+        // MARK: Registry objects
+
+        /// Create, update, delete or conflict for one kind of registry object.
+        mutating func reconcile(address: String, desired: [FieldChange]?, live: (fields: [FieldChange], source: RowSource)?) {
+            switch (desired, live) {
+            case let (want?, nil):
+                add(.create, address, "added in desired state", want.filter { $0.new != nil })
+            case let (want?, have?):
+                let liveByField = Dictionary(have.fields.map { ($0.field, $0.new) }, uniquingKeysWith: { a, _ in a })
+                let changes = want.compactMap { field -> FieldChange? in
+                    let old = liveByField[field.field] ?? nil
+                    return old == field.new ? nil : FieldChange(field: field.field, old: old, new: field.new)
+                }
+                if have.source != .gitops {
+                    let ownership = FieldChange(field: "source", old: have.source.rawValue, new: RowSource.gitops.rawValue)
+                    if input.adopt {
+                        add(.update, address, "adopted: owned by \(have.source.rawValue) until now", changes + [ownership])
+                    } else {
+                        add(.conflict, address, "exists with source \(have.source.rawValue); left alone (plan with --adopt to take ownership)", changes)
+                    }
+                } else if !changes.isEmpty {
+                    add(.update, address, "changed in desired state", changes)
+                }
+            case let (nil, have?) where have.source == .gitops:
+                add(.delete, address, "removed from desired state")
+            default:
+                break
+            }
+        }
+
+        static func fields(_ s: Service) -> [FieldChange] {
+            [f("name", s.name), f("description", s.description), f("token_exchange_url", s.tokenExchangeURL),
+             f("token_revoke_url", s.tokenRevokeURL), f("health_url", s.healthURL), f("env_var", s.envVar),
+             f("secret_env", s.secretEnv), f("skill", "sha256:" + HomeFiles.sha256(s.skill).prefix(12)),
+             f("ttl_days", String(s.ttlDays)), f("key_prefix", s.keyPrefix), f("enabled", String(s.enabled))]
+        }
+
+        static func fields(_ s: LiveService) -> [FieldChange] {
+            [f("name", s.name), f("description", s.description), f("token_exchange_url", s.tokenExchangeURL),
+             f("token_revoke_url", s.tokenRevokeURL), f("health_url", s.healthURL), f("env_var", s.envVar),
+             f("secret_env", s.secretEnv), f("skill", "sha256:" + s.skillSHA256.prefix(12)),
+             f("ttl_days", String(s.ttlDays)), f("key_prefix", s.keyPrefix), f("enabled", String(s.enabled))]
+        }
+
+        static func f(_ field: String, _ value: String?) -> FieldChange { FieldChange(field: field, old: nil, new: value) }
+
+        mutating func registry() {
+            let d = input.desired, l = input.live
+            for id in Set(desiredServices.keys).union(liveServices.keys) {
+                reconcile(address: "service.\(id)", desired: desiredServices[id].map(Self.fields),
+                          live: liveServices[id].map { (Self.fields($0), $0.source) })
+            }
+            func userFields(_ email: String, _ unix: String, _ active: Bool) -> [FieldChange] {
+                [Self.f("email", email), Self.f("unix_user", unix), Self.f("active", String(active))]
+            }
+            for id in Set(desiredUsers.keys).union(liveUsers.keys) {
+                reconcile(address: "user.\(id)", desired: desiredUsers[id].map { userFields($0.email, $0.unixUser, $0.active) },
+                          live: liveUsers[id].map { (userFields($0.email, $0.unixUser, $0.active), $0.source) })
+            }
+            let desiredGroups = Dictionary(d.groups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let liveGroups = Dictionary(l.groups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for id in Set(desiredGroups.keys).union(liveGroups.keys) {
+                reconcile(address: "group.\(id)", desired: desiredGroups[id].map { [Self.f("description", $0.description)] },
+                          live: liveGroups[id].map { ([Self.f("description", $0.description)], $0.source) })
+            }
+        }
+
+        mutating func memberships() {
+            var desiredMembers = Set<String>()
+            var desiredGrants = Set<String>()
+            for group in input.desired.groups {
+                for member in group.members { desiredMembers.insert("member.\(group.id).\(member)") }
+                for (type, ids) in group.grants {
+                    for id in ids { desiredGrants.insert("grant.\(group.id).\(type).\(id)") }
+                }
+            }
+            var liveMembers: [String: RowSource] = [:]
+            for m in input.live.members { liveMembers["member.\(m.group).\(m.user)"] = m.source }
+            var liveGrants: [String: RowSource] = [:]
+            for g in input.live.grants { liveGrants["grant.\(g.group).\(g.type).\(g.resource)"] = g.source }
+            for address in desiredMembers.union(liveMembers.keys) {
+                reconcile(address: address, desired: desiredMembers.contains(address) ? [] : nil,
+                          live: liveMembers[address].map { ([], $0) })
+            }
+            for address in desiredGrants.union(liveGrants.keys) {
+                reconcile(address: address, desired: desiredGrants.contains(address) ? [] : nil,
+                          live: liveGrants[address].map { ([], $0) })
+            }
+        }
+
+        // MARK: Connections
+
+        mutating func connections() {
+            let effective = input.desired.effectiveConnections()
+            for user in input.desired.users where user.active {
+                for service in effective[user.id] ?? [] where desiredServices[service]?.enabled == true {
+                    wanted.insert(Pair(user: user.id, service: service))
+                }
+            }
+            for pair in wanted.sorted() {
+                let address = "connection.\(pair.user).\(pair.service)"
+                guard let live = liveConnections[pair] else {
+                    add(.connect, address, "added in desired state")
+                    newKeys.insert(pair)
+                    continue
+                }
+                switch live.status {
+                case .active:
+                    let ttl = desiredServices[pair.service]?.ttlDays ?? input.desired.config.ttlDays
+                    let window = Int64(min(input.desired.config.rotateBeforeDays, max(ttl - 1, 0))) * Planner.day
+                    if let expires = live.expiresAt, expires - input.now <= window {
+                        add(.rotate, address, Self.expiry(expires - input.now), keyChange(live))
+                        newKeys.insert(pair)
+                    }
+                case .pending:
+                    add(.rotate, address, "retry: the last key exchange did not finish (same request id)", keyChange(live))
+                    newKeys.insert(pair)
+                case .error:
+                    add(.rotate, address, "retry after error: \(live.lastError ?? "unknown error")", keyChange(live))
+                    newKeys.insert(pair)
+                case .revoking:
+                    add(.disconnect, address, "retry: revocation did not finish on an earlier run; the connection is made again after it",
+                        keyChange(live, removed: true))
+                }
+            }
+            let removed = liveConnections.filter { !wanted.contains($0.key) }
+            guard !removed.isEmpty else { return }
+            let serviceGrants = liveServiceGrantsByUser()
+            let desiredGrants = desiredServiceGrantsByUser()
+            for (pair, live) in removed.sorted(by: { $0.key < $1.key }) {
+                let address = "connection.\(pair.user).\(pair.service)"
+                if live.status == .revoking {
+                    add(.disconnect, address, "retry: revocation did not finish on an earlier run", keyChange(live, removed: true))
+                    continue
+                }
+                add(.disconnect, address, disconnectReason(pair, serviceGrants, desiredGrants), keyChange(live, removed: true))
+            }
+        }
+
+        func keyChange(_ live: LiveConnection, removed: Bool = false) -> [FieldChange] {
+            [FieldChange(field: "key", old: live.keyFingerprint, new: removed ? nil : "(new key)")]
+        }
+
+        static func expiry(_ remaining: Int64) -> String {
+            if remaining <= 0 { return "expired \(max(remaining / -Planner.day, 0)) days ago" }
+            let days = remaining / Planner.day
+            if days == 0 { return "expires within a day" }
+            return "expires in \(days) day\(days == 1 ? "" : "s")"
+        }
+
+        /// Services each user is granted through their live groups (the state before the apply).
+        func liveServiceGrantsByUser() -> [String: Set<String>] {
+            var byGroup: [String: Set<String>] = [:]
+            for grant in input.live.grants where grant.type == "service" { byGroup[grant.group, default: []].insert(grant.resource) }
+            let everyone = byGroup[Group.everyone] ?? []
+            var result: [String: Set<String>] = [:]
+            for member in input.live.members { result[member.user, default: everyone].formUnion(byGroup[member.group] ?? []) }
+            for user in input.live.users where result[user.id] == nil { result[user.id] = everyone }
+            return result
+        }
+
+        /// Services each user is granted in the desired state, through their groups.
+        func desiredServiceGrantsByUser() -> [String: Set<String>] {
+            let everyone = Set(input.desired.groups.first { $0.id == Group.everyone }?.grants["service"] ?? [])
+            var result: [String: Set<String>] = [:]
+            for group in input.desired.groups where group.id != Group.everyone {
+                let services = group.grants["service"] ?? []
+                for member in group.members { result[member, default: everyone].formUnion(services) }
+            }
+            for user in input.desired.users where result[user.id] == nil { result[user.id] = everyone }
+            return result
+        }
+
+        func disconnectReason(_ pair: Pair, _ liveGrants: [String: Set<String>], _ desiredGrants: [String: Set<String>]) -> String {
+            guard let user = desiredUsers[pair.user] else { return "user removed" }
+            if !user.active { return "user inactive" }
+            guard let service = desiredServices[pair.service] else { return "service removed" }
+            if !service.enabled { return "service disabled" }
+            if liveGrants[pair.user]?.contains(pair.service) == true && desiredGrants[pair.user]?.contains(pair.service) != true {
+                return "service grant withdrawn"
+            }
+            return "connection removed"
+        }
+
+        // MARK: Home files
+
+        mutating func files() {
+            var accounts: [String: String] = [:]  // user id -> Unix account whose home is managed
+            for user in input.live.users { accounts[user.id] = user.unixUser }
+            for user in input.desired.users { accounts[user.id] = user.unixUser }
+            var wantedByUser: [String: [String]] = [:]
+            for pair in wanted { wantedByUser[pair.user, default: []].append(pair.service) }
+
+            for (user, unix) in accounts.sorted(by: { $0.key < $1.key }) {
+                let services = (wantedByUser[user] ?? []).sorted()
+                let hadConnections = liveConnectionsByUser[user]?.contains { $0.status == .active } == true
+                if let failure = input.homes.failures[unix] {
+                    if !services.isEmpty || hadConnections {
+                        add(.drift, "home.\(user)", "home of \(unix) not available: \(failure); its files are skipped")
+                    }
+                    continue
+                }
+                guard let home = input.homes.homes[unix] else { continue }
+                if let unsafe = Self.unsafeReason(home) {
+                    add(.drift, "home.\(user)", "unsafe: \(unsafe); this user's files are skipped")
+                    continue
+                }
+                serviceEnv(user: user, services: services, observed: home.serviceEnv)
+                skills(user: user, services: services, home: home)
+            }
+        }
+
+        static func unsafeReason(_ home: HomeState) -> String? {
+            if case .unsafe(let why) = home.serviceEnv { return ".service_env \(why)" }
+            if case .unsafe(let why) = home.claudeRules { return ".claude_rules: \(why)" }
+            for (name, observation) in home.skills.sorted(by: { $0.key < $1.key }) {
+                if case .unsafe(let why) = observation { return ".claude_rules/\(name) \(why)" }
+            }
+            return nil
+        }
+
+        mutating func serviceEnv(user: String, services: [String], observed: FileObservation) {
+            let address = "file.\(user).service_env"
+            if services.isEmpty {
+                if observed != .absent { add(.removeFile, address, removalReason(user)) }
+                return
+            }
+            let pairs = services.map { Pair(user: user, service: $0) }
+            if pairs.contains(where: { newKeys.contains($0) }) {
+                let verb = pairs.contains { liveConnections[$0] == nil } ? "keys to issue" : "keys to rotate"
+                add(.writeFile, address, verb)
+                return
+            }
+            var entries: [(variable: String, key: Secret)] = []
+            for pair in pairs {
+                guard let key = liveConnections[pair]?.apiKey, let service = desiredServices[pair.service] else { continue }
+                entries.append((service.envVar, key))
+            }
+            let want = HomeFiles.sha256(HomeFiles.serviceEnv(entries))
+            switch observed {
+            case .present(let sha, let mode) where sha == want:
+                if mode != "0600" { add(.writeFile, address, "drift: mode \(mode), expected 0600") }
+            case .absent:
+                add(.writeFile, address, "drift: file missing on disk")
+            default:
+                // What accessctl wrote last: the live active connections under the live names.
+                var last: [(variable: String, key: Secret)] = []
+                for connection in liveConnectionsByUser[user] ?? [] where connection.status == .active {
+                    if let key = connection.apiKey, let service = liveServices[connection.service] {
+                        last.append((service.envVar, key))
+                    }
+                }
+                if case .present(let sha, _) = observed, sha == HomeFiles.sha256(HomeFiles.serviceEnv(last)) {
+                    add(.writeFile, address, "connections changed")
+                } else {
+                    add(.writeFile, address, "drift: file changed on disk")
+                }
+            }
+        }
+
+        func removalReason(_ user: String) -> String {
+            guard let desired = desiredUsers[user] else { return "user removed" }
+            return desired.active ? "no active connections" : "user inactive"
+        }
+
+        mutating func skills(user: String, services: [String], home: HomeState) {
+            let wantedNames = Set(services.map(HomeFiles.skillFile))
+            for service in services {
+                let name = HomeFiles.skillFile(service)
+                let address = "file.\(user).claude_rules/\(name)"
+                guard let text = desiredServices[service]?.skill else { continue }
+                let want = HomeFiles.sha256(text)
+                switch home.skills[name] ?? .absent {
+                case .present(let sha, let mode) where sha == want:
+                    if mode != "0600" { add(.writeFile, address, "drift: mode \(mode), expected 0600") }
+                case .absent:
+                    let connected = liveConnections[Pair(user: user, service: service)]?.status == .active
+                    add(.writeFile, address, connected ? "drift: file missing on disk" : "new connection")
+                case .present(let sha, _):
+                    let live = liveServices[service]?.skillSHA256
+                    add(.writeFile, address, live != want && sha == live ? "skill updated in desired state" : "drift: file changed on disk")
+                case .unsafe:
+                    break
+                }
+            }
+            for name in home.skills.keys.sorted() where !wantedNames.contains(name) {
+                let service = HomeFiles.service(ofSkillFile: name) ?? name
+                let reason = services.isEmpty ? removalReason(user) : "no connection to \(service)"
+                add(.removeFile, "file.\(user).claude_rules/\(name)", reason)
+            }
+        }
+    }
+}

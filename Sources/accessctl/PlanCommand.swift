@@ -1,0 +1,126 @@
+import AccessCore
+import AccessModel
+import ArgumentParser
+
+enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, markdown
+}
+
+/// Options shared by commands that read the server's state.
+struct ServerOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Server configuration file (default \(ServerConfig.defaultPath), if present).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Live database (SQLite). Overrides 'database' of the configuration.", valueName: "file"))
+    var database: String?
+
+    func load() throws -> ServerConfig {
+        do {
+            return try ServerConfig.load(path: config)
+        } catch {
+            printError("invalid configuration:\n\(error.description)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show what apply would change: registry rows, keys and home files.",
+        discussion: """
+            Compares the desired state (a repository revision) with the live database and the \
+            managed files in the users' homes (read through the root helper's inspect). \
+            Nothing is changed. Keys appear only as fingerprints.
+
+            Exit codes: 0 no changes (or changes, without --detailed-exitcode), 1 error or \
+            invalid repository, 2 changes present (with --detailed-exitcode), 64 usage error.
+            """
+    )
+
+    @OptionGroup var repository: RepoOptions
+    @OptionGroup var server: ServerOptions
+
+    @Option(name: .long, help: "Output format: text, json or markdown.")
+    var format: PlanFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("Also save the plan to this file, for 'accessctl show' and 'accessctl apply FILE'.", valueName: "file"))
+    var out: String?
+
+    @Flag(name: .long, help: "Exit with 2 when the plan has changes, 0 when it has none.")
+    var detailedExitcode = false
+
+    @Flag(name: .long, help: "Take ownership of desired objects that exist with another source (admin, google_sync, system_seed).")
+    var adopt = false
+
+    func run() throws {
+        let config = try server.load()
+        let repo = repository.resolved(config)
+        guard let database = server.database ?? config.database else {
+            printError("no database: pass --database or set 'database' in the configuration")
+            throw ExitCode(1)
+        }
+        let outcome: Planning.Outcome
+        do {
+            outcome = try Planning.plan(source: repo.source(), database: database,
+                                        helper: HelperClient(command: config.helper), adopt: adopt, now: Planning.now())
+        } catch let failure as Planning.Failure {
+            switch failure {
+            case .invalid(let load):
+                print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")
+            case .unavailable(let message):
+                printError(message)
+            }
+            throw ExitCode(1)
+        } catch let error as RepoReadError {
+            printError(error.message)
+            throw ExitCode(1)
+        }
+        for warning in outcome.load.diagnostics { printWarning(warning.description) }
+        if let out {
+            do { try Planning.save(outcome.plan, to: out) } catch {
+                if case .unavailable(let message) = error { printError(message) }
+                throw ExitCode(1)
+            }
+        }
+        render(outcome.plan, format: format)
+        if detailedExitcode && outcome.plan.summary.hasChanges { throw ExitCode(2) }
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Render a plan saved with 'accessctl plan --out'.",
+        discussion: "Exit codes: 0 ok, 1 unreadable plan, 64 usage error."
+    )
+
+    @Argument(help: ArgumentHelp("A saved plan.", valueName: "planfile"))
+    var planFile: String
+
+    @Option(name: .long, help: "Output format: text, json or markdown.")
+    var format: PlanFormat = .text
+
+    func run() throws {
+        let plan: Plan
+        do { plan = try Planning.readSavedPlan(path: planFile) } catch {
+            if case .unavailable(let message) = error { printError(message) }
+            throw ExitCode(1)
+        }
+        render(plan, format: format)
+    }
+}
+
+/// Prints a plan in a format. Markdown parts are separated by a marker comment line.
+func render(_ plan: Plan, format: PlanFormat) {
+    switch format {
+    case .text: print(PlanRenderer.text(plan, color: useColor(fd: 1)), terminator: "")
+    case .json: print(PlanRenderer.json(plan), terminator: "")
+    case .markdown:
+        let parts = PlanRenderer.markdown(plan)
+        for (index, part) in parts.enumerated() {
+            if index > 0 { print("\n<!-- accessctl: part \(index + 1) of \(parts.count) -->\n") }
+            print(part, terminator: part.hasSuffix("\n") ? "" : "\n")
+        }
+    }
+}

@@ -1,0 +1,224 @@
+import AccessCore
+import AccessModel
+import Foundation
+import HelperProtocol
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `accessctl plan` and `show` run as a user would run them, on examples/acme committed to
+/// a real git repository, a real SQLite database and a real homes tree written and read by
+/// the real helper (as root, with test uids). Outputs are compared with golden files in
+/// Tests/Golden (ACCESSCTL_UPDATE_GOLDEN=1 rewrites them; review the diff).
+@Suite("accessctl plan (end to end)", .enabled(if: geteuid() == 0, "runs the root helper"), .serialized)
+struct PlanCommandTests {
+    static let now: Int64 = 1_800_000_000
+    static let golden = Project.root + "/Tests/Golden"
+    static let update = ProcessInfo.processInfo.environment["ACCESSCTL_UPDATE_GOLDEN"] == "1"
+
+    /// A scratch server: the repository, a database path, homes for every acme account, a config.
+    struct Server {
+        let scratch: Scratch
+        let desired: DesiredState
+        var config: String { scratch.path("config.yaml") }
+        var database: String { scratch.path("live.db") }
+        var homes: String { scratch.path("homes") }
+        let helperCommand: [String]
+
+        init(_ scratch: Scratch) throws {
+            self.scratch = scratch
+            try scratch.copyTree(Project.root + "/examples/acme", to: "repo")
+            try scratch.commitAll(in: "repo", message: "acme")
+            desired = try #require(DesiredStateLoader.load(from: DirectorySource(path: scratch.path("repo"))).state)
+            chmod(scratch.root, 0o755)
+            var passwd = ""
+            for (index, user) in desired.users.enumerated() {
+                let uid = 24000 + index
+                passwd += "\(user.unixUser):x:\(uid):\(uid)::/home/\(user.unixUser):/bin/sh\n"
+                let home = scratch.path("homes/home/\(user.unixUser)")
+                try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+                chown(home, uid_t(uid), gid_t(uid))
+                chmod(home, 0o700)
+            }
+            chmod(scratch.path("homes"), 0o755)
+            chmod(scratch.path("homes/home"), 0o755)
+            try scratch.write("passwd", passwd)
+            helperCommand = [Project.products + "/install-service-env", "--passwd-file", scratch.path("passwd"),
+                             "--homes-root", scratch.path("homes")]
+            let quoted = helperCommand.map { "\"\($0)\"" }.joined(separator: ", ")
+            try scratch.write("config.yaml", """
+                repository: \(scratch.path("repo"))
+                branch: main
+                database: \(scratch.path("live.db"))
+                helper: [\(quoted)]
+
+                """)
+        }
+
+        /// Makes the database and the homes match the desired state, as an apply would
+        /// (keys are made up: no service is called).
+        func converge() throws {
+            let store = try LiveStore(path: database)
+            let effective = desired.effectiveConnections()
+            var homes: [ApplyRequest.UserFiles] = []
+            var contents: [String: String] = [:]
+            try store.write { writer in
+                for s in desired.services {
+                    try writer.upsert(LiveService(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
+                                                  tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar,
+                                                  secretEnv: s.secretEnv, skillSHA256: HomeFiles.sha256(s.skill), ttlDays: s.ttlDays,
+                                                  keyPrefix: s.keyPrefix, enabled: s.enabled))
+                }
+                for u in desired.users { try writer.upsert(LiveUser(id: u.id, email: u.email, unixUser: u.unixUser, active: u.active)) }
+                for g in desired.groups {
+                    try writer.upsert(LiveGroup(id: g.id, description: g.description))
+                    for m in g.members { try writer.insert(LiveMember(group: g.id, user: m)) }
+                    for (type, ids) in g.grants { for id in ids { try writer.insert(LiveGrant(group: g.id, type: type, resource: id)) } }
+                }
+                for u in desired.users where u.active {
+                    var entries: [(variable: String, key: Secret)] = []
+                    var skills: [String: String] = [:]
+                    for id in effective[u.id] ?? [] {
+                        guard let s = desired.services.first(where: { $0.id == id }), s.enabled else { continue }
+                        let key = Server.key(u.id, s)
+                        try writer.upsert(LiveConnection(user: u.id, service: id, status: .active, requestID: "req-\(u.id)-\(id)",
+                                                         tokenID: "tok-\(u.id)-\(id)", apiKey: key, issuedAt: PlanCommandTests.now - 86_400,
+                                                         expiresAt: PlanCommandTests.now + 200 * 86_400))
+                        entries.append((s.envVar, key))
+                        let digest = HomeFiles.sha256(s.skill)
+                        contents[digest] = s.skill
+                        skills[HomeFiles.skillFile(id)] = digest
+                    }
+                    homes.append(ApplyRequest.UserFiles(user: u.unixUser, serviceEnv: entries.isEmpty ? nil : HomeFiles.serviceEnv(entries),
+                                                        skills: skills))
+                }
+            }
+            let response = try HelperClient(command: helperCommand).apply(ApplyRequest(contents: contents, users: homes))
+            let failed = response.users.filter { !$0.ok }
+            #expect(failed.isEmpty, "\(failed)")
+        }
+
+        static func key(_ user: String, _ service: Service) -> Secret {
+            Secret((service.keyPrefix ?? "") + "TESTKEY-\(user)-\(service.id)-0123456789abcdef")
+        }
+
+        func accessctl(_ arguments: String...) throws -> CommandResult {
+            try Command.run(Project.accessctl, arguments, environment: ["NO_COLOR": "1", "ACCESSCTL_NOW": String(PlanCommandTests.now)])
+        }
+
+        /// Every key the database holds, for the no-secret checks.
+        func keys() throws -> [String] {
+            try LiveStore.snapshot(path: database).connections.compactMap { $0.apiKey?.revealed }
+        }
+    }
+
+    /// Compares `actual` with Tests/Golden/`name`, replacing scratch paths by a placeholder.
+    static func expectGolden(_ name: String, _ actual: String, scratch: Scratch) throws {
+        let normalized = actual.replacingOccurrences(of: scratch.root, with: "$SCRATCH")
+        let path = golden + "/" + name
+        if update {
+            try FileManager.default.createDirectory(atPath: golden, withIntermediateDirectories: true)
+            try Data(normalized.utf8).write(to: URL(fileURLWithPath: path))
+            return
+        }
+        let expected = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(normalized == expected, "\(name) differs from the golden file; rerun with ACCESSCTL_UPDATE_GOLDEN=1 and review")
+    }
+
+    static func expectNoSecrets(_ outputs: [String], keys: [String]) {
+        for key in keys {
+            for output in outputs { #expect(!output.contains(key), "a key appears in an output") }
+        }
+    }
+
+    @Test("empty database: everything plans as create")
+    func emptyDatabase() throws {
+        try Scratch.with { scratch in
+            let server = try Server(scratch)
+            for (format, file) in [("text", "plan-empty.txt"), ("json", "plan-empty.json"), ("markdown", "plan-empty.md")] {
+                let result = try server.accessctl("plan", "--config", server.config, "--format", format)
+                #expect(result.status == 0, "\(result.stderr)")
+                try PlanCommandTests.expectGolden(file, result.stdout, scratch: scratch)
+            }
+            let detailed = try server.accessctl("plan", "--config", server.config, "--detailed-exitcode")
+            #expect(detailed.status == 2)
+            #expect(!FileManager.default.fileExists(atPath: server.database), "plan must not create the database")
+        }
+    }
+
+    @Test("database and homes matching the repository: no changes, exit 0 with --detailed-exitcode")
+    func matchingState() throws {
+        try Scratch.with { scratch in
+            let server = try Server(scratch)
+            try server.converge()
+            let result = try server.accessctl("plan", "--config", server.config, "--detailed-exitcode")
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            try PlanCommandTests.expectGolden("plan-nochanges.txt", result.stdout, scratch: scratch)
+            let json = try server.accessctl("plan", "--config", server.config, "--format", "json")
+            try PlanCommandTests.expectGolden("plan-nochanges.json", json.stdout, scratch: scratch)
+            PlanCommandTests.expectNoSecrets([result.stdout, result.stderr, json.stdout], keys: try server.keys())
+        }
+    }
+
+    @Test("drift: an edited .service_env, a deleted skill, a foreign km_ file that is ignored")
+    func drift() throws {
+        try Scratch.with { scratch in
+            let server = try Server(scratch)
+            try server.converge()
+            let users = server.desired.users.filter { $0.active && !($0.connections.isEmpty) }
+            let first = try #require(users.first), second = try #require(users.dropFirst().first)
+            let home1 = scratch.path("homes/home/\(first.unixUser)"), home2 = scratch.path("homes/home/\(second.unixUser)")
+            let env = home1 + "/.service_env"
+            try (String(contentsOfFile: env, encoding: .utf8) + "EXTRA='edited by hand'\n").write(toFile: env, atomically: false, encoding: .utf8)
+            let skills = try FileManager.default.contentsOfDirectory(atPath: home2 + "/.claude_rules").sorted()
+            let deleted = try #require(skills.first { $0.hasPrefix("sc_") })
+            try FileManager.default.removeItem(atPath: home2 + "/.claude_rules/" + deleted)
+            try "notes\n".write(toFile: home2 + "/.claude_rules/km_notes.md", atomically: false, encoding: .utf8)
+
+            var outputs: [String] = []
+            for (format, file) in [("text", "plan-drift.txt"), ("json", "plan-drift.json"), ("markdown", "plan-drift.md")] {
+                let result = try server.accessctl("plan", "--config", server.config, "--format", format, "--detailed-exitcode")
+                #expect(result.status == 2, "\(result.stderr)")
+                #expect(!result.stdout.contains("km_notes"))
+                try PlanCommandTests.expectGolden(file, result.stdout, scratch: scratch)
+                outputs += [result.stdout, result.stderr]
+            }
+            // A saved plan, and show in every format, stay free of keys too.
+            let saved = scratch.path("drift.plan")
+            let out = try server.accessctl("plan", "--config", server.config, "--out", saved)
+            #expect(out.status == 0)
+            outputs.append(try String(contentsOfFile: saved, encoding: .utf8))
+            for format in ["text", "json", "markdown"] {
+                let shown = try server.accessctl("show", saved, "--format", format)
+                #expect(shown.status == 0)
+                outputs.append(shown.stdout)
+            }
+            let shownText = try server.accessctl("show", saved)
+            #expect(shownText.stdout == out.stdout)
+            PlanCommandTests.expectNoSecrets(outputs, keys: try server.keys())
+        }
+    }
+
+    @Test("an invalid repository is reported like validate, exit 1; a missing helper is a clear error")
+    func failures() throws {
+        try Scratch.with { scratch in
+            let server = try Server(scratch)
+            try scratch.write("repo/users/broken.yaml", "email: [\n")
+            let invalid = try server.accessctl("plan", "--config", server.config, "--repo", scratch.path("repo"))
+            #expect(invalid.status == 1)
+            #expect(invalid.stdout.contains("users/broken.yaml:"))
+            try scratch.write("bad-helper.yaml", "database: \(server.database)\nhelper: [/nonexistent/helper]\n")
+            let noHelper = try server.accessctl("plan", "--config", scratch.path("bad-helper.yaml"), "--repo", scratch.path("repo"), "--ref", "main")
+            #expect(noHelper.status == 1)
+            #expect(noHelper.stderr.contains("cannot run the helper /nonexistent/helper"))
+            try scratch.write("bad-config.yaml", "databse: x\n")
+            let badConfig = try server.accessctl("plan", "--config", scratch.path("bad-config.yaml"))
+            #expect(badConfig.status == 1)
+            #expect(badConfig.stderr.contains("unknown key 'databse'"))
+            let noFile = try server.accessctl("show", scratch.path("missing.plan"))
+            #expect(noFile.status == 1)
+        }
+    }
+}
