@@ -51,7 +51,9 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Shared test helpers: scratch directories, git repositories, running executables.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AccessCore", "AccessModel", "HelperProtocol"], path: "Tests/TestSupport"),
+        // Benchmark support: a converged database and homes for a synthetic repository.
+        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "AccessCore"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),

@@ -52,6 +52,8 @@ public enum Planner {
         let input: PlanInput
         var actions: [PlannedAction] = []
         let desiredServices: [String: Service]
+        /// SHA-256 of each desired service's skill text, computed once.
+        let skillDigests: [String: String]
         let liveServices: [String: LiveService]
         let desiredUsers: [String: User]
         let liveUsers: [String: LiveUser]
@@ -72,6 +74,7 @@ public enum Planner {
         init(_ input: PlanInput) {
             self.input = input
             desiredServices = Dictionary(input.desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            skillDigests = Dictionary(input.desired.services.map { ($0.id, HomeFiles.sha256($0.skill)) }, uniquingKeysWith: { a, _ in a })
             liveServices = Dictionary(input.live.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             desiredUsers = Dictionary(input.desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             liveUsers = Dictionary(input.live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -91,6 +94,8 @@ public enum Planner {
             switch (desired, live) {
             case let (want?, nil):
                 add(.create, address, "added in desired state", want.filter { $0.new != nil })
+            case let (want?, have?) where want.isEmpty && have.source == .gitops:
+                break  // a membership or grant that exists, owned by accessctl: nothing to do
             case let (want?, have?):
                 let liveByField = Dictionary(have.fields.map { ($0.field, $0.new) }, uniquingKeysWith: { a, _ in a })
                 let changes = want.compactMap { field -> FieldChange? in
@@ -151,26 +156,43 @@ public enum Planner {
             }
         }
 
+        struct MemberKey: Hashable { let group: String; let user: String }
+        struct GrantKey: Hashable { let group: String; let type: String; let resource: String }
+
+        /// Memberships and grants: keyed by value (not by address string) because there are
+        /// hundreds of thousands; addresses are built only for the actions.
         mutating func memberships() {
-            var desiredMembers = Set<String>()
-            var desiredGrants = Set<String>()
+            var desiredMembers = Set<MemberKey>()
+            var desiredGrants = Set<GrantKey>()
             for group in input.desired.groups {
-                for member in group.members { desiredMembers.insert("member.\(group.id).\(member)") }
+                for member in group.members { desiredMembers.insert(MemberKey(group: group.id, user: member)) }
                 for (type, ids) in group.grants {
-                    for id in ids { desiredGrants.insert("grant.\(group.id).\(type).\(id)") }
+                    for id in ids { desiredGrants.insert(GrantKey(group: group.id, type: type, resource: id)) }
                 }
             }
-            var liveMembers: [String: RowSource] = [:]
-            for m in input.live.members { liveMembers["member.\(m.group).\(m.user)"] = m.source }
-            var liveGrants: [String: RowSource] = [:]
-            for g in input.live.grants { liveGrants["grant.\(g.group).\(g.type).\(g.resource)"] = g.source }
-            for address in desiredMembers.union(liveMembers.keys) {
-                reconcile(address: address, desired: desiredMembers.contains(address) ? [] : nil,
-                          live: liveMembers[address].map { ([], $0) })
+            var liveMembers = Set<MemberKey>()
+            for m in input.live.members {
+                let key = MemberKey(group: m.group, user: m.user)
+                liveMembers.insert(key)
+                let wanted = desiredMembers.contains(key)
+                if !wanted || m.source != .gitops {
+                    reconcile(address: "member.\(m.group).\(m.user)", desired: wanted ? [] : nil, live: ([], m.source))
+                }
             }
-            for address in desiredGrants.union(liveGrants.keys) {
-                reconcile(address: address, desired: desiredGrants.contains(address) ? [] : nil,
-                          live: liveGrants[address].map { ([], $0) })
+            for key in desiredMembers where !liveMembers.contains(key) {
+                reconcile(address: "member.\(key.group).\(key.user)", desired: [], live: nil)
+            }
+            var liveGrants = Set<GrantKey>()
+            for g in input.live.grants {
+                let key = GrantKey(group: g.group, type: g.type, resource: g.resource)
+                liveGrants.insert(key)
+                let wanted = desiredGrants.contains(key)
+                if !wanted || g.source != .gitops {
+                    reconcile(address: "grant.\(g.group).\(g.type).\(g.resource)", desired: wanted ? [] : nil, live: ([], g.source))
+                }
+            }
+            for key in desiredGrants where !liveGrants.contains(key) {
+                reconcile(address: "grant.\(key.group).\(key.type).\(key.resource)", desired: [], live: nil)
             }
         }
 
@@ -354,8 +376,7 @@ public enum Planner {
             for service in services {
                 let name = HomeFiles.skillFile(service)
                 let address = "file.\(user).claude_rules/\(name)"
-                guard let text = desiredServices[service]?.skill else { continue }
-                let want = HomeFiles.sha256(text)
+                guard let want = skillDigests[service] else { continue }
                 switch home.skills[name] ?? .absent {
                 case .present(let sha, let mode) where sha == want:
                     if mode != "0600" { add(.writeFile, address, "drift: mode \(mode), expected 0600") }

@@ -9,16 +9,29 @@ import Digest
 public enum StateDigest {
     struct Writer {
         var hasher = SHA256()
+        var buffer: [UInt8] = []
+
+        init() { buffer.reserveCapacity(1 << 16) }
+
+        /// Appends one record; fields go in as UTF-8 bytes, without building a line string.
         mutating func record(_ fields: String?...) {
-            var line = ""
             for (index, field) in fields.enumerated() {
-                if index > 0 { line += "\u{1F}" }
-                line += field ?? "\u{0}"
+                if index > 0 { buffer.append(0x1F) }
+                if let field { buffer.append(contentsOf: field.utf8) } else { buffer.append(0) }
             }
-            line += "\n"
-            hasher.update(line.utf8)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 { flush() }
         }
-        mutating func finish() -> String { "sha256:" + SHA256.hexString(hasher.finalize()) }
+
+        private mutating func flush() {
+            buffer.withUnsafeBytes { hasher.update($0) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+
+        mutating func finish() -> String {
+            flush()
+            return "sha256:" + SHA256.hexString(hasher.finalize())
+        }
     }
 
     public static func desired(_ state: DesiredState) -> String {

@@ -100,10 +100,7 @@ public struct Helper {
     }
 
     static func encode(_ response: HelperResponse) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(response)) ?? Data(#"{"error":"cannot encode response","users":[],"version":1}"#.utf8)
-        return Array(data) + [0x0A]
+        ResponseJSON.encode(response)
     }
 
     // MARK: - Users

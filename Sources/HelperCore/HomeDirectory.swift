@@ -122,10 +122,29 @@ enum HomeIO {
         guard info.st_size <= readLimit else { return .unsafe("is larger than \(readLimit) bytes") }
         let mode = octal(info.st_mode)
         guard digest else { return .present(nil, mode: mode) }
-        guard let bytes = try? readAll(fd, limit: readLimit, what: name) else {
-            return .unsafe("cannot be read: \(errorText())")
+        guard let sha = digestOf(fd) else { return .unsafe("cannot be read: \(errorText())") }
+        return .present(sha, mode: mode)
+    }
+
+    /// One read buffer for the whole run (the helper does its file work on one thread).
+    nonisolated(unsafe) private static let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+
+    /// SHA-256 of an open file's contents, read in chunks; nil on a read error or past `readLimit`.
+    private static func digestOf(_ fd: Int32) -> String? {
+        var hasher = SHA256()
+        var total = 0
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            total += n
+            if total > readLimit { return nil }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
-        return .present(SHA256.hex(bytes), mode: mode)
+        return SHA256.hexString(hasher.finalize())
     }
 
     /// Writes `bytes` to a new file `name` (which must not exist), mode 600, not yet synced.

@@ -57,51 +57,11 @@ struct PlanCommandTests {
                 """)
         }
 
-        /// Makes the database and the homes match the desired state, as an apply would
-        /// (keys are made up: no service is called).
+        /// Makes the database and the homes match the desired state (made-up keys).
         func converge() throws {
-            let store = try LiveStore(path: database)
-            let effective = desired.effectiveConnections()
-            var homes: [ApplyRequest.UserFiles] = []
-            var contents: [String: String] = [:]
-            try store.write { writer in
-                for s in desired.services {
-                    try writer.upsert(LiveService(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
-                                                  tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar,
-                                                  secretEnv: s.secretEnv, skillSHA256: HomeFiles.sha256(s.skill), ttlDays: s.ttlDays,
-                                                  keyPrefix: s.keyPrefix, enabled: s.enabled))
-                }
-                for u in desired.users { try writer.upsert(LiveUser(id: u.id, email: u.email, unixUser: u.unixUser, active: u.active)) }
-                for g in desired.groups {
-                    try writer.upsert(LiveGroup(id: g.id, description: g.description))
-                    for m in g.members { try writer.insert(LiveMember(group: g.id, user: m)) }
-                    for (type, ids) in g.grants { for id in ids { try writer.insert(LiveGrant(group: g.id, type: type, resource: id)) } }
-                }
-                for u in desired.users where u.active {
-                    var entries: [(variable: String, key: Secret)] = []
-                    var skills: [String: String] = [:]
-                    for id in effective[u.id] ?? [] {
-                        guard let s = desired.services.first(where: { $0.id == id }), s.enabled else { continue }
-                        let key = Server.key(u.id, s)
-                        try writer.upsert(LiveConnection(user: u.id, service: id, status: .active, requestID: "req-\(u.id)-\(id)",
-                                                         tokenID: "tok-\(u.id)-\(id)", apiKey: key, issuedAt: PlanCommandTests.now - 86_400,
-                                                         expiresAt: PlanCommandTests.now + 200 * 86_400))
-                        entries.append((s.envVar, key))
-                        let digest = HomeFiles.sha256(s.skill)
-                        contents[digest] = s.skill
-                        skills[HomeFiles.skillFile(id)] = digest
-                    }
-                    homes.append(ApplyRequest.UserFiles(user: u.unixUser, serviceEnv: entries.isEmpty ? nil : HomeFiles.serviceEnv(entries),
-                                                        skills: skills))
-                }
-            }
-            let response = try HelperClient(command: helperCommand).apply(ApplyRequest(contents: contents, users: homes))
-            let failed = response.users.filter { !$0.ok }
+            let failed = try Converge.run(desired, database: database, helper: HelperClient(command: helperCommand),
+                                          now: PlanCommandTests.now)
             #expect(failed.isEmpty, "\(failed)")
-        }
-
-        static func key(_ user: String, _ service: Service) -> Secret {
-            Secret((service.keyPrefix ?? "") + "TESTKEY-\(user)-\(service.id)-0123456789abcdef")
         }
 
         func accessctl(_ arguments: String...) throws -> CommandResult {

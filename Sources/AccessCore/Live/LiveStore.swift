@@ -123,8 +123,9 @@ public final class LiveStore {
 
     // MARK: - Reading
 
-    /// Reads the live state of the database at `path` without creating or changing
-    /// anything. A missing file (in an existing directory) is an empty state, so a plan
+    /// Reads the live state of the database at `path` without creating the database or
+    /// changing its contents (SQLite may create transient `-wal`/`-shm` companions, with
+    /// the database's own mode, while it reads a WAL database). A missing file (in an existing directory) is an empty state, so a plan
     /// against no database creates everything. A database at an older schema is migrated
     /// in a private in-memory copy and read from there; the file is left as it is. A
     /// database written by a newer accessctl is refused.

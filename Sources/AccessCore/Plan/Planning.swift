@@ -21,18 +21,36 @@ public enum Planning {
     /// state) and the homes the helper reports. `now` is the clock (unix seconds).
     public static func plan(source: RepoSource, database: String, helper: HelperClient, adopt: Bool,
                             now: Int64) throws(Failure) -> Outcome {
-        let load: LoadResult
-        do { load = try DesiredStateLoader.load(from: source) } catch { throw .unavailable(error.message) }
-        guard let desired = load.state else { throw .invalid(load) }
+        var timer = PhaseTimer()
+        // The database is read first (fast), so the helper can inspect the homes of the live
+        // accounts on another core while the repository is loaded and validated.
         let live: LiveState
         do { live = try LiveStore.snapshot(path: database) } catch { throw .unavailable(error.description) }
-        var accounts = Set(desired.users.map(\.unixUser))
-        accounts.formUnion(live.users.map(\.unixUser))
-        let homes: HomeObservations
-        do { homes = try helper.inspect(accounts: accounts.sorted()) } catch { throw .unavailable(error.message) }
+        timer.lap("read database")
+        let liveAccounts = Set(live.users.map(\.unixUser))
+        let background = BackgroundInspection(helper: helper, accounts: liveAccounts.sorted())
+        let load: LoadResult
+        do { load = try DesiredStateLoader.load(from: source) } catch {
+            _ = background.wait()
+            throw .unavailable(error.message)
+        }
+        timer.lap("load desired state")
+        var homes: HomeObservations
+        do { homes = try background.wait().get() } catch { throw .unavailable(error.message) }
+        guard let desired = load.state else { throw .invalid(load) }
+        let extra = Set(desired.users.map(\.unixUser)).subtracting(liveAccounts)
+        if !extra.isEmpty {
+            do {
+                let more = try helper.inspect(accounts: extra.sorted())
+                homes.homes.merge(more.homes) { a, _ in a }
+                homes.failures.merge(more.failures) { a, _ in a }
+            } catch { throw .unavailable(error.message) }
+        }
+        timer.lap("inspect homes")
         var commit: String?
         if case .git(_, _, let id) = load.origin { commit = id }
         let plan = Planner.plan(PlanInput(desired: desired, commit: commit, live: live, homes: homes, now: now, adopt: adopt))
+        timer.lap("plan")
         return Outcome(plan: plan, load: load)
     }
 
@@ -70,5 +88,40 @@ public enum Planning {
             unlink(temp)
             throw .unavailable("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+/// With `ACCESSCTL_TIMING=1`, prints how long each phase took to stderr (for profiling).
+struct PhaseTimer {
+    private let enabled = ProcessInfo.processInfo.environment["ACCESSCTL_TIMING"] == "1"
+    private var last = ContinuousClock.now
+
+    mutating func lap(_ phase: String) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let ms = (now - last).components.attoseconds / 1_000_000_000_000_000 + (now - last).components.seconds * 1000
+        FileHandle.standardError.write(Data("timing: \(phase): \(ms) ms\n".utf8))
+        last = now
+    }
+}
+
+/// A helper `inspect` running on a background thread.
+final class BackgroundInspection: @unchecked Sendable {
+    private var result: Result<HomeObservations, HelperClientError> = .success(HomeObservations())
+    private let done = DispatchSemaphore(value: 0)
+
+    init(helper: HelperClient, accounts: [String]) {
+        let thread = Thread { [self] in
+            do throws(HelperClientError) { result = .success(try helper.inspect(accounts: accounts)) } catch { result = .failure(error) }
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Waits for the inspection to finish (once).
+    func wait() -> Result<HomeObservations, HelperClientError> {
+        done.wait()
+        return result
     }
 }
