@@ -118,7 +118,9 @@ struct PlanCommandTests {
             try PlanCommandTests.expectGolden("plan-nochanges.txt", result.stdout, scratch: scratch)
             let json = try server.accessctl("plan", "--config", server.config, "--format", "json")
             try PlanCommandTests.expectGolden("plan-nochanges.json", json.stdout, scratch: scratch)
-            PlanCommandTests.expectNoSecrets([result.stdout, result.stderr, json.stdout], keys: try server.keys())
+            let markdown = try server.accessctl("plan", "--config", server.config, "--format", "markdown")
+            try PlanCommandTests.expectGolden("plan-nochanges.md", markdown.stdout, scratch: scratch)
+            PlanCommandTests.expectNoSecrets([result.stdout, result.stderr, json.stdout, markdown.stdout], keys: try server.keys())
         }
     }
 
