@@ -7,11 +7,13 @@ let package = Package(
     products: [
         .executable(name: "accessctl", targets: ["accessctl"]),
         .executable(name: "install-service-env", targets: ["install-service-env"]),
+        .executable(name: "token-service-mock", targets: ["token-service-mock"]),
         .library(name: "AccessCore", targets: ["AccessCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -50,6 +52,12 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        // A token-exchange service for tests and the demo (loopback only).
+        .executableTarget(
+            name: "token-service-mock",
+            dependencies: [.product(name: "FlyingFox", package: "FlyingFox")],
+            exclude: ["README.md"]
+        ),
         // Shared test helpers: scratch directories, git repositories, running executables.
         .target(name: "TestSupport", dependencies: ["AccessCore", "AccessModel", "HelperProtocol"], path: "Tests/TestSupport"),
         // Benchmark support: a converged database and homes for a synthetic repository.
@@ -60,8 +68,10 @@ let package = Package(
         .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),
         .testTarget(
             name: "AccessCoreTests",
-            dependencies: ["AccessCore", "AccessModel", "GitStore", "TestSupport"]
+            dependencies: ["AccessCore", "AccessModel", "GitStore", "TestSupport",
+                           .product(name: "FlyingFox", package: "FlyingFox")]
         ),
+        .testTarget(name: "TokenServiceMockTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "AccessctlEndToEndTests",
             dependencies: ["TestSupport", "AccessCore", "AccessModel", "HelperProtocol"]

@@ -175,6 +175,29 @@ public struct LiveConnection: Sendable, Hashable {
     public var keyFingerprint: String? { apiKey?.fingerprint }
 }
 
+/// A token replaced by a rotation, still to be revoked at its service.
+public struct RetiredToken: Sendable, Hashable {
+    public var service: String
+    public var tokenID: String
+    public var user: String
+    public var keyFingerprint: String?
+    /// Unix seconds.
+    public var retiredAt: Int64
+    public var lastError: String?
+    public var attempts: Int
+
+    public init(service: String, tokenID: String, user: String, keyFingerprint: String?, retiredAt: Int64,
+                lastError: String? = nil, attempts: Int = 0) {
+        self.service = service
+        self.tokenID = tokenID
+        self.user = user
+        self.keyFingerprint = keyFingerprint
+        self.retiredAt = retiredAt
+        self.lastError = lastError
+        self.attempts = attempts
+    }
+}
+
 /// Everything the live database holds that planning needs, sorted by key.
 public struct LiveState: Sendable, Hashable {
     public var services: [LiveService]
@@ -183,9 +206,13 @@ public struct LiveState: Sendable, Hashable {
     public var members: [LiveMember]
     public var grants: [LiveGrant]
     public var connections: [LiveConnection]
+    /// Tokens replaced by rotations, awaiting revocation.
+    public var retiredTokens: [RetiredToken]
 
     public init(services: [LiveService] = [], users: [LiveUser] = [], groups: [LiveGroup] = [],
-                members: [LiveMember] = [], grants: [LiveGrant] = [], connections: [LiveConnection] = []) {
+                members: [LiveMember] = [], grants: [LiveGrant] = [], connections: [LiveConnection] = [],
+                retiredTokens: [RetiredToken] = []) {
+        self.retiredTokens = retiredTokens.sorted { ($0.service, $0.tokenID) < ($1.service, $1.tokenID) }
         self.services = services.sorted { $0.id < $1.id }
         self.users = users.sorted { $0.id < $1.id }
         self.groups = groups.sorted { $0.id < $1.id }
@@ -198,6 +225,7 @@ public struct LiveState: Sendable, Hashable {
 
     public var isEmpty: Bool {
         services.isEmpty && users.isEmpty && groups.isEmpty && members.isEmpty && grants.isEmpty && connections.isEmpty
+            && retiredTokens.isEmpty
     }
 }
 

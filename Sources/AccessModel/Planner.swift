@@ -33,7 +33,7 @@ public enum Planner {
         context.connections()
         context.files()
         let order: [String: Int] = ["service": 0, "user": 1, "group": 2, "member": 3, "grant": 4,
-                                    "connection": 5, "file": 6, "home": 6]
+                                    "connection": 5, "token": 5, "file": 6, "home": 6]
         let actions = context.actions.enumerated().sorted { a, b in
             let sa = order[String(a.element.address.prefix { $0 != "." })] ?? 9
             let sb = order[String(b.element.address.prefix { $0 != "." })] ?? 9
@@ -47,6 +47,9 @@ public enum Planner {
     }
 
     static let day: Int64 = 86_400
+
+    /// Why a home's files must not be touched (something unsafe in it), or nil.
+    public static func unsafeReason(_ home: HomeState) -> String? { Context.unsafeReason(home) }
 
     struct Context {
         let input: PlanInput
@@ -230,6 +233,12 @@ public enum Planner {
                     add(.disconnect, address, "retry: revocation did not finish on an earlier run; the connection is made again after it",
                         keyChange(live, removed: true))
                 }
+            }
+            for token in input.live.retiredTokens {
+                add(.disconnect, "token.\(token.service).\(token.tokenID)",
+                    token.lastError.map { "revoke the key replaced by a rotation (last attempt: \($0))" }
+                        ?? "revoke the key replaced by a rotation",
+                    [FieldChange(field: "key", old: token.keyFingerprint, new: nil)])
             }
             let removed = liveConnections.filter { !wanted.contains($0.key) }
             guard !removed.isEmpty else { return }

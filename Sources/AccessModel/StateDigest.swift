@@ -70,6 +70,9 @@ public enum StateDigest {
             w.record("connection", c.user, c.service, c.status.rawValue, c.requestID, c.tokenID, c.keyFingerprint,
                      c.issuedAt.map(String.init), c.expiresAt.map(String.init), c.lastError, String(c.attempts))
         }
+        for t in state.retiredTokens {
+            w.record("retired", t.service, t.tokenID, t.user, t.keyFingerprint, String(t.retiredAt), t.lastError, String(t.attempts))
+        }
         for (account, home) in homes.homes.sorted(by: { $0.key < $1.key }) {
             w.record("home", account, describe(home.serviceEnv), describe(home.claudeRules))
             for (name, observation) in home.skills.sorted(by: { $0.key < $1.key }) {

@@ -15,10 +15,11 @@ struct Accessctl: ParsableCommand {
             applies it.
 
             Exit codes: 0 ok or no changes, 1 error or invalid input, 2 changes present \
-            (plan --detailed-exitcode), 64 usage error.
+            (plan --detailed-exitcode), 3 apply partly failed (the next run retries), 4 refused \
+            by a guard (stale plan, mass removal, empty desired state), 64 usage error.
             """,
         version: AccessctlVersion.current,
-        subcommands: [Validate.self, PlanCommand.self, ShowCommand.self]
+        subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self]
     )
 }
 

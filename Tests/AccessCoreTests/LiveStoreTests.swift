@@ -101,7 +101,7 @@ struct LiveStoreTests {
             #expect(try store.snapshot() == .empty)
             #expect(try LiveStore.snapshot(path: path) == .empty)
             let migrations = try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-            #expect(migrations == [["v1-tables"], ["v2-indexes"]])
+            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"]])
             try store.close()
             // Reopening an up-to-date database changes nothing.
             let again = try LiveStore(path: path)
@@ -307,7 +307,7 @@ struct LiveStoreTests {
                 "audit_log_by_run", "connections_by_status", "grants_by_type_resource", "group_members_by_user",
             ])
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"]])
         }
     }
 
@@ -329,7 +329,7 @@ struct LiveStoreTests {
             #expect(readError?.message == message)
             #expect(try LiveStore.queryForTesting(path: path, sql: schema) == before)
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v99-future"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v99-future"]])
         }
     }
 

@@ -18,60 +18,28 @@ struct PlanCommandTests {
     static let golden = Project.root + "/Tests/Golden"
     static let update = ProcessInfo.processInfo.environment["ACCESSCTL_UPDATE_GOLDEN"] == "1"
 
-    /// A scratch server: the repository, a database path, homes for every acme account, a config.
+    /// The acme scratch server (TestSupport) with the plan tests' clock and made-up keys.
     struct Server {
-        let scratch: Scratch
-        let desired: DesiredState
-        var config: String { scratch.path("config.yaml") }
-        var database: String { scratch.path("live.db") }
-        var homes: String { scratch.path("homes") }
-        let helperCommand: [String]
+        let acme: AcmeServer
+        var scratch: Scratch { acme.scratch }
+        var desired: DesiredState { acme.desired }
+        var config: String { acme.config }
+        var database: String { acme.database }
 
-        init(_ scratch: Scratch) throws {
-            self.scratch = scratch
-            try scratch.copyTree(Project.root + "/examples/acme", to: "repo")
-            try scratch.commitAll(in: "repo", message: "acme")
-            desired = try #require(DesiredStateLoader.load(from: DirectorySource(path: scratch.path("repo"))).state)
-            chmod(scratch.root, 0o755)
-            var passwd = ""
-            for (index, user) in desired.users.enumerated() {
-                let uid = 24000 + index
-                passwd += "\(user.unixUser):x:\(uid):\(uid)::/home/\(user.unixUser):/bin/sh\n"
-                let home = scratch.path("homes/home/\(user.unixUser)")
-                try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-                chown(home, uid_t(uid), gid_t(uid))
-                chmod(home, 0o700)
-            }
-            chmod(scratch.path("homes"), 0o755)
-            chmod(scratch.path("homes/home"), 0o755)
-            try scratch.write("passwd", passwd)
-            helperCommand = [Project.products + "/install-service-env", "--passwd-file", scratch.path("passwd"),
-                             "--homes-root", scratch.path("homes")]
-            let quoted = helperCommand.map { "\"\($0)\"" }.joined(separator: ", ")
-            try scratch.write("config.yaml", """
-                repository: \(scratch.path("repo"))
-                branch: main
-                database: \(scratch.path("live.db"))
-                helper: [\(quoted)]
-
-                """)
-        }
+        init(_ scratch: Scratch) throws { acme = try AcmeServer(scratch) }
 
         /// Makes the database and the homes match the desired state (made-up keys).
         func converge() throws {
-            let failed = try Converge.run(desired, database: database, helper: HelperClient(command: helperCommand),
+            let failed = try Converge.run(desired, database: database, helper: HelperClient(command: acme.helperCommand),
                                           now: PlanCommandTests.now)
             #expect(failed.isEmpty, "\(failed)")
         }
 
         func accessctl(_ arguments: String...) throws -> CommandResult {
-            try Command.run(Project.accessctl, arguments, environment: ["NO_COLOR": "1", "ACCESSCTL_NOW": String(PlanCommandTests.now)])
+            try acme.accessctl(arguments, environment: ["ACCESSCTL_NOW": String(PlanCommandTests.now)])
         }
 
-        /// Every key the database holds, for the no-secret checks.
-        func keys() throws -> [String] {
-            try LiveStore.snapshot(path: database).connections.compactMap { $0.apiKey?.revealed }
-        }
+        func keys() throws -> [String] { try acme.keys() }
     }
 
     /// Compares `actual` with Tests/Golden/`name`, replacing scratch paths by a placeholder.

@@ -78,6 +78,12 @@ public final class GitTreeSource: RepoSource {
         origin = .git(path: path, ref: ref, commit: commit.hex)
     }
 
+    /// The commit's author, "Name <email>", for audit rows.
+    public var author: String? {
+        guard let info = try? repository.commit(commit) else { return nil }
+        return "\(info.author.name) <\(info.author.email)>"
+    }
+
     public func entries() throws(RepoReadError) -> [RepoEntry] {
         let files: [TreeFile]
         do {

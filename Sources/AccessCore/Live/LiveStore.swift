@@ -346,8 +346,18 @@ public final class LiveStore {
                 attempts: row[9]))
         }
 
+        var retired: [RetiredToken] = []
+        cursor = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT service, token_id, user, key_fingerprint, retired_at, last_error, attempts
+            FROM retired_tokens ORDER BY service, token_id
+            """))
+        while let row = try cursor.next() {
+            retired.append(RetiredToken(service: row[0], tokenID: row[1], user: row[2], keyFingerprint: row[3],
+                                        retiredAt: row[4], lastError: row[5], attempts: row[6]))
+        }
+
         return LiveState(services: services, users: users, groups: groups, members: members, grants: grants,
-                         connections: connections)
+                         connections: connections, retiredTokens: retired)
     }
 
     private static func count(_ db: Database, _ table: String) throws -> Int {

@@ -107,6 +107,24 @@ public struct LiveStoreWriter {
                    "connection.\(user).\(service)")
     }
 
+    // MARK: Retired tokens
+
+    /// Queues a token replaced by a rotation for revocation (or updates its last error).
+    public func upsert(_ token: RetiredToken) throws(LiveStoreError) {
+        try execute("""
+            INSERT INTO retired_tokens (service, token_id, user, key_fingerprint, retired_at, last_error, attempts)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (service, token_id) DO UPDATE SET last_error = excluded.last_error, attempts = excluded.attempts
+            """, [token.service, token.tokenID, token.user, token.keyFingerprint, token.retiredAt, token.lastError,
+                  token.attempts], "token.\(token.service).\(token.tokenID)")
+    }
+
+    @discardableResult
+    public func deleteRetiredToken(service: String, tokenID: String) throws(LiveStoreError) -> Bool {
+        try delete("DELETE FROM retired_tokens WHERE service = ? AND token_id = ?", [service, tokenID],
+                   "token.\(service).\(tokenID)")
+    }
+
     // MARK: Runs and audit
 
     /// Records a run and returns its id (`run.id` is ignored).

@@ -8,7 +8,7 @@ import GRDB
 /// newer accessctl (one that lists a migration this build does not know) is refused.
 enum LiveSchema {
     /// The identifiers of the migrations, in order. The last one is the current schema.
-    static let identifiers = ["v1-tables", "v2-indexes"]
+    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens"]
 
     /// The sources a users/groups/members/grants/services row may carry.
     static let sourceCheck = "source IN ('gitops', 'admin', 'google_sync', 'system_seed')"
@@ -21,6 +21,9 @@ enum LiveSchema {
         }
         migrator.registerMigration("v2-indexes") { db in
             try db.execute(sql: v2Indexes)
+        }
+        migrator.registerMigration("v3-retired-tokens") { db in
+            try db.execute(sql: v3RetiredTokens)
         }
         precondition(migrator.migrations == identifiers, "LiveSchema.identifiers is out of date")
         return migrator
@@ -119,5 +122,21 @@ enum LiveSchema {
         CREATE INDEX group_members_by_user ON group_members(user);
         CREATE INDEX grants_by_type_resource ON grants(type, resource);
         CREATE INDEX audit_log_by_run ON audit_log(run_id);
+        """
+
+    /// Tokens replaced by a rotation, waiting to be revoked once the new key is in the
+    /// files. Recorded in the same transaction that stores the new key, so a crash can never
+    /// forget one.
+    static let v3RetiredTokens = """
+        CREATE TABLE retired_tokens (
+            service TEXT NOT NULL,
+            token_id TEXT NOT NULL,
+            user TEXT NOT NULL,
+            key_fingerprint TEXT,
+            retired_at INTEGER NOT NULL,
+            last_error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (service, token_id)
+        ) WITHOUT ROWID;
         """
 }

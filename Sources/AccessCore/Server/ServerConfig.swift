@@ -16,6 +16,14 @@ public struct ServerConfig: Sendable, Equatable {
     /// The helper command; the verb is appended.
     public var helper: [String] = ServerConfig.defaultHelper
     public var allowedSigners: String?
+    /// Refuse a plan that removes more than max(minRemoval, maxRemovalPercent %) of the live
+    /// memberships, grants or connections.
+    public var maxRemovalPercent = 25
+    public var minRemoval = 5
+    /// Token-exchange client settings.
+    public var concurrency = 16
+    public var connectTimeoutSeconds = 5
+    public var timeoutSeconds = 30
 
     public init() {}
 
@@ -57,13 +65,13 @@ public struct ServerConfig: Sendable, Equatable {
                 }
             }
             if let entry = f.entry("guards"), let guards = Fields(entry.value, context: "'guards'", known: guardKeys, into: &d) {
-                _ = guards.int("max_removal_percent", in: 0...100, into: &d)
-                _ = guards.int("min_removal", in: 0...Int(Int32.max), into: &d)
+                if let v = guards.int("max_removal_percent", in: 0...100, into: &d) { config.maxRemovalPercent = v.value }
+                if let v = guards.int("min_removal", in: 0...Int(Int32.max), into: &d) { config.minRemoval = v.value }
             }
             if let entry = f.entry("http"), let http = Fields(entry.value, context: "'http'", known: httpKeys, into: &d) {
-                _ = http.int("concurrency", in: 1...256, into: &d)
-                _ = http.int("connect_timeout_seconds", in: 1...600, into: &d)
-                _ = http.int("timeout_seconds", in: 1...3600, into: &d)
+                if let v = http.int("concurrency", in: 1...256, into: &d) { config.concurrency = v.value }
+                if let v = http.int("connect_timeout_seconds", in: 1...600, into: &d) { config.connectTimeoutSeconds = v.value }
+                if let v = http.int("timeout_seconds", in: 1...3600, into: &d) { config.timeoutSeconds = v.value }
             }
         }
         if !d.items.isEmpty { throw ConfigError(diagnostics: d.items.sorted()) }

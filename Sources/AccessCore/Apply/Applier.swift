@@ -1,0 +1,502 @@
+import AccessModel
+import Foundation
+import HelperProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why an apply stopped before doing its work.
+public enum ApplyError: Error, Sendable {
+    /// Something could not be read or written (exit 1).
+    case failed(String)
+    /// Another apply holds the lock (exit 1).
+    case locked(String)
+    /// A guard refused the plan: stale saved plan, mass removal, empty desired state (exit 4).
+    case refused(String)
+    /// The desired state is invalid (exit 1).
+    case invalid(LoadResult)
+}
+
+/// How an apply is run. Guards come from the server configuration, never the repository.
+public struct ApplySettings: Sendable {
+    public var database: String
+    public var helper: HelperClient
+    public var exchange = ExchangeSettings()
+    public var secrets: SecretStore
+    public var adopt = false
+    public var allowMassRemoval = false
+    public var maxRemovalPercent = 25
+    public var minRemoval = 5
+    public var lockTimeout: Double = 0
+    /// The clock (unix seconds); a saved plan uses its own.
+    public var now: Int64
+    /// Apply exactly this saved plan (refused if stale).
+    public var savedPlan: Plan?
+    /// Asked with the plan before anything changes; false cancels.
+    public var confirm: @Sendable (Plan) -> Bool = { _ in true }
+    /// Called as keys are exchanged: (done, total).
+    public var progress: (@Sendable (Int, Int) -> Void)?
+    /// Recorded in the lock file.
+    public var command = "accessctl apply"
+
+    public init(database: String, helper: HelperClient, secrets: SecretStore, now: Int64) {
+        self.database = database
+        self.helper = helper
+        self.secrets = secrets
+        self.now = now
+    }
+}
+
+/// What an apply did.
+public struct ApplyReport: Sendable {
+    public var plan: Plan
+    public var runID: Int64?
+    /// Address -> what failed (secret-free). Non-empty means exit code 3.
+    public var failures: [String: String]
+    public var succeeded: Int
+
+    public var exitCode: Int32 { failures.isEmpty ? 0 : 3 }
+}
+
+/// `accessctl apply`, in the order that keeps a crash at any point from losing or
+/// orphaning anything (docs/apply.md):
+/// 1. take the lock; 2. one transaction: registry rows, plus connections to revoke marked
+/// `revoking` and connections to (re)issue marked `pending` with their request id;
+/// 3. exchange keys (a pending row is retried with the same request id after a crash) and
+/// store each result; 4. write the home files through the helper in one batch, built from
+/// the database; 5. revoke what is no longer in the files; 6. record the run and audit rows.
+public enum Applier {
+    public static func apply(source: RepoSource, settings: ApplySettings) throws(ApplyError) -> ApplyReport {
+        let lock = try ApplyLock(database: settings.database, timeout: settings.lockTimeout, command: settings.command)
+        defer { lock.release() }
+        Fault.point("after-lock")
+
+        let store: LiveStore
+        do { store = try LiveStore(path: settings.database) } catch { throw .failed(error.description) }
+        defer { try? store.close() }
+        let load: LoadResult
+        do { load = try DesiredStateLoader.load(from: source) } catch { throw .failed(error.message) }
+        guard let desired = load.state else { throw .invalid(load) }
+        var commit: String?, author: String?
+        if case .git(_, _, let id) = load.origin {
+            commit = id
+            author = (source as? GitTreeSource)?.author
+        }
+        let live: LiveState
+        do { live = try store.snapshot() } catch { throw .failed(error.description) }
+        var accounts = Set(desired.users.map(\.unixUser))
+        accounts.formUnion(live.users.map(\.unixUser))
+        let homes: HomeObservations
+        do { homes = try settings.helper.inspect(accounts: accounts.sorted()) } catch { throw .failed(error.message) }
+        let now = settings.savedPlan?.createdAt ?? settings.now
+        let plan = Planner.plan(PlanInput(desired: desired, commit: commit, live: live, homes: homes, now: now,
+                                          adopt: settings.savedPlan?.adopt ?? settings.adopt))
+        if let saved = settings.savedPlan,
+           saved.desiredDigest != plan.desiredDigest || saved.liveDigest != plan.liveDigest || saved.commit != plan.commit {
+            throw .refused("stale plan: the desired or live state changed since it was computed; run plan again")
+        }
+        try Guards.check(plan, desired: desired, live: live, settings: settings)
+
+        var run = Run(store: store, plan: plan, desired: desired, live: live, homes: homes, settings: settings,
+                      now: now, commit: commit, author: author)
+        guard plan.summary.hasChanges else {
+            try run.record(result: "no changes")
+            return ApplyReport(plan: plan, runID: run.runID, failures: [:], succeeded: 0)
+        }
+        guard settings.confirm(plan) else { throw .failed("apply cancelled; nothing was changed") }
+        try run.registry()
+        Fault.point("after-registry")
+        try run.exchange()
+        Fault.point("after-exchange")
+        try run.files()
+        Fault.point("after-files")
+        try run.revoke()
+        Fault.point("after-revoke")
+        try run.record(result: run.failures.isEmpty ? "applied" : "partly applied")
+        return ApplyReport(plan: plan, runID: run.runID, failures: run.failures, succeeded: run.succeeded)
+    }
+
+    /// One apply's working state.
+    struct Run {
+        let store: LiveStore
+        let plan: Plan
+        let desired: DesiredState
+        let live: LiveState
+        let homes: HomeObservations
+        let settings: ApplySettings
+        let now: Int64
+        let commit: String?
+        let author: String?
+        var failures: [String: String] = [:]
+        var succeeded = 0
+        var runID: Int64?
+        /// Services to delete once their keys are revoked (their URLs are needed until then).
+        var deferredServiceDeletes: [String] = []
+
+        init(store: LiveStore, plan: Plan, desired: DesiredState, live: LiveState, homes: HomeObservations,
+             settings: ApplySettings, now: Int64, commit: String?, author: String?) {
+            self.store = store
+            self.plan = plan
+            self.desired = desired
+            self.live = live
+            self.homes = homes
+            self.settings = settings
+            self.now = now
+            self.commit = commit
+            self.author = author
+        }
+
+        func write(_ body: (inout LiveStoreWriter) throws -> Void) throws(ApplyError) {
+            do { try store.write(body) } catch { throw .failed(error.description) }
+        }
+
+        // MARK: Step 2
+
+        mutating func registry() throws(ApplyError) {
+            let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let users = Dictionary(desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let groups = Dictionary(desired.groups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let liveConnections = Dictionary(live.connections.map { ("\($0.user).\($0.service)", $0) }, uniquingKeysWith: { a, _ in a })
+            let referenced = Set(live.connections.map(\.service)).union(live.retiredTokens.map(\.service))
+            var deferred: [String] = []
+            try write { w in
+                for action in plan.actions {
+                    // `kind.id`: ids may hold dots (user ids), so split at the first dot only.
+                    let p = action.address.split(separator: ".", maxSplits: 1).map(String.init)
+                    guard p.count == 2 else { continue }
+                    let writes = action.kind == .create || action.kind == .update
+                    switch (p[0], action.kind) {
+                    case ("service", _) where writes:
+                        if let s = services[p[1]] {
+                            try w.upsert(LiveService(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
+                                                     tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar,
+                                                     secretEnv: s.secretEnv, skillSHA256: HomeFiles.sha256(s.skill), ttlDays: s.ttlDays,
+                                                     keyPrefix: s.keyPrefix, enabled: s.enabled))
+                        }
+                    case ("service", .delete):
+                        if referenced.contains(p[1]) { deferred.append(p[1]) } else { try w.deleteService(p[1]) }
+                    case ("user", _) where writes:
+                        if let u = users[p[1]] { try w.upsert(LiveUser(id: u.id, email: u.email, unixUser: u.unixUser, active: u.active)) }
+                    case ("user", .delete): try w.deleteUser(p[1])
+                    case ("group", _) where writes:
+                        if let g = groups[p[1]] { try w.upsert(LiveGroup(id: g.id, description: g.description)) }
+                    case ("group", .delete): try w.deleteGroup(p[1])
+                    default: break
+                    }
+                }
+                // Memberships and grants after the users and groups they refer to.
+                for action in plan.actions {
+                    let address = action.address
+                    let writes = action.kind == .create || action.kind == .update
+                    if address.hasPrefix("member.") {
+                        guard let (group, user) = Self.member(address, groups: groups) else { continue }
+                        if writes { try w.upsert(LiveMember(group: group, user: user)) }
+                        if action.kind == .delete { try w.deleteMember(group: group, user: user) }
+                    } else if address.hasPrefix("grant.") {
+                        guard let (group, type, resource) = Self.grant(address, live: live, desired: desired) else { continue }
+                        if writes { try w.upsert(LiveGrant(group: group, type: type, resource: resource)) }
+                        if action.kind == .delete { try w.deleteGrant(group: group, type: type, resource: resource) }
+                    }
+                }
+                // Connections: out of the files first (revoking), then pending exchanges, each
+                // recorded before any service is called.
+                for action in plan.actions where action.address.hasPrefix("connection.") {
+                    let key = String(action.address.dropFirst("connection.".count))
+                    switch action.kind {
+                    case .disconnect:
+                        if var row = liveConnections[key] {
+                            row.status = .revoking
+                            try w.upsert(row)
+                        }
+                    case .connect, .rotate:
+                        guard let dot = key.lastIndex(of: ".") else { continue }
+                        let user = String(key[..<dot]), service = String(key[key.index(after: dot)...])
+                        var row = liveConnections[key]
+                            ?? LiveConnection(user: user, service: service, status: .pending, requestID: UUID().uuidString.lowercased())
+                        // A known key is rotated under a new request id. A pending or failed exchange
+                        // keeps its id: the service may have issued a key for it whose answer was
+                        // lost, and the same id returns that key instead of minting another.
+                        if row.status == .active { row.requestID = UUID().uuidString.lowercased() }
+                        row.status = .pending
+                        try w.upsert(row)
+                    default: break
+                    }
+                }
+            }
+            deferredServiceDeletes = deferred
+        }
+
+        /// A service as the desired state would have it, from its live row (for a service
+        /// removed from the desired state whose keys are still to be revoked).
+        static func service(_ s: LiveService) -> Service {
+            Service(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
+                    tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar, secretEnv: s.secretEnv,
+                    skillPath: "", skill: "", ttlDays: s.ttlDays, keyPrefix: s.keyPrefix, enabled: s.enabled)
+        }
+
+        /// The user of a `connection.<user>.<service>` or `file.<user>.…` address (user ids
+        /// may hold dots; service ids and the file parts are known shapes).
+        static func user(of address: String) -> String? {
+            if address.hasPrefix("connection.") {
+                let rest = address.dropFirst("connection.".count)
+                return rest.lastIndex(of: ".").map { String(rest[..<$0]) }
+            }
+            if address.hasPrefix("file.") {
+                let rest = address.dropFirst("file.".count)
+                if rest.hasSuffix(".service_env") { return String(rest.dropLast(".service_env".count)) }
+                return rest.range(of: ".claude_rules/").map { String(rest[..<$0.lowerBound]) }
+            }
+            return nil
+        }
+
+        /// (group, user) of `member.<group>.<user>`; group names have no dots, user ids may.
+        static func member(_ address: String, groups: [String: Group]) -> (String, String)? {
+            let rest = address.dropFirst("member.".count)
+            guard let dot = rest.firstIndex(of: ".") else { return nil }
+            return (String(rest[..<dot]), String(rest[rest.index(after: dot)...]))
+        }
+
+        /// (group, type, resource) of `grant.<group>.<type>.<resource>` (resource ids may hold dots).
+        static func grant(_ address: String, live: LiveState, desired: DesiredState) -> (String, String, String)? {
+            let p = address.split(separator: ".", maxSplits: 3).map(String.init)
+            return p.count == 4 ? (p[1], p[2], p[3]) : nil
+        }
+
+        // MARK: Step 3
+
+        mutating func exchange() throws(ApplyError) {
+            let state: LiveState
+            do { state = try store.snapshot() } catch { throw .failed(error.description) }
+            let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let users = Dictionary(desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var rows: [LiveConnection] = []
+            var requests: [ExchangeRequest] = []
+            // A connection to revoke whose token is unknown (its exchange never finished) is
+            // exchanged again under its request id first: the service may have issued a key.
+            let liveServices = Dictionary(state.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let liveUsers = Dictionary(live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for row in state.connections where row.status == .pending || (row.status == .revoking && row.tokenID == nil) {
+                let service = services[row.service] ?? liveServices[row.service].map(Self.service)
+                guard let service, let email = users[row.user]?.email ?? liveUsers[row.user]?.email else { continue }
+                rows.append(row)
+                requests.append(ExchangeRequest(service: service, userEmail: email, requestID: row.requestID))
+            }
+            guard !requests.isEmpty else { return }
+            let client = TokenClient(settings: settings.exchange, secrets: settings.secrets)
+            let progress = settings.progress
+            let batch = requests
+            let results = runBlocking { await client.exchange(batch, progress: { done, total in
+                Fault.exchanged(done)
+                progress?(done, total)
+            }) }
+            var failures: [String: String] = [:]
+            var succeeded = 0
+            let now = self.now
+            try write { w in
+                for (row, result) in zip(rows, results) {
+                    var updated = row
+                    if row.status == .revoking {
+                        // Recovered only to be revoked: keep the token id, never the key.
+                        if case .success(let issued) = result { updated.tokenID = issued.tokenID } else { continue }
+                        try w.upsert(updated)
+                        continue
+                    }
+                    switch result {
+                    case .success(let issued):
+                        if let oldToken = row.tokenID, oldToken != issued.tokenID {
+                            try w.upsert(RetiredToken(service: row.service, tokenID: oldToken, user: row.user,
+                                                      keyFingerprint: row.keyFingerprint, retiredAt: now))
+                        }
+                        updated.status = .active
+                        updated.apiKey = issued.apiKey
+                        updated.tokenID = issued.tokenID
+                        updated.issuedAt = now
+                        updated.expiresAt = issued.expiresAt
+                        updated.lastError = nil
+                        updated.attempts = 0
+                        succeeded += 1
+                    case .failure(let error):
+                        // A still-valid old key stays in service; a connection without one is an error.
+                        let keepsOldKey = row.apiKey != nil && (row.expiresAt ?? 0) > now
+                        updated.status = keepsOldKey ? .active : .error
+                        updated.lastError = error.message
+                        updated.attempts += 1
+                        failures["connection.\(row.user).\(row.service)"] = error.message
+                    }
+                    try w.upsert(updated)
+                }
+            }
+            self.failures.merge(failures) { a, _ in a }
+            self.succeeded += succeeded
+        }
+
+        // MARK: Step 4
+
+        mutating func files() throws(ApplyError) {
+            let state: LiveState
+            do { state = try store.snapshot() } catch { throw .failed(error.description) }
+            let affected = Set(plan.actions.compactMap { Self.user(of: $0.address) })
+            let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let desiredUsers = Dictionary(desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let liveUsers = Dictionary(live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let connections = Dictionary(grouping: state.connections, by: \.user)
+            var request = ApplyRequest(contents: [:], users: [])
+            var expected: [String: (user: String, env: String?, skills: [String: String])] = [:]
+            for user in affected.sorted() {
+                guard let account = desiredUsers[user]?.unixUser ?? liveUsers[user]?.unixUser,
+                      let home = homes.homes[account], Planner.unsafeReason(home) == nil else { continue }
+                var entries: [(variable: String, key: Secret)] = []
+                var skills: [String: String] = [:]
+                if desiredUsers[user]?.active == true {
+                    for row in connections[user] ?? [] where row.status == .active {
+                        guard let service = services[row.service], service.enabled, let key = row.apiKey else { continue }
+                        entries.append((service.envVar, key))
+                        let digest = HomeFiles.sha256(service.skill)
+                        request.contents[digest] = service.skill
+                        skills[HomeFiles.skillFile(service.id)] = digest
+                    }
+                }
+                let env = entries.isEmpty ? nil : HomeFiles.serviceEnv(entries)
+                request.users.append(ApplyRequest.UserFiles(user: account, serviceEnv: env, skills: skills))
+                expected[account] = (user, env.map(HomeFiles.sha256), skills)
+            }
+            guard !request.users.isEmpty else { return }
+            let response: HelperResponse
+            do { response = try settings.helper.apply(request) } catch {
+                for (_, want) in expected { failures["home.\(want.user)"] = error.message }
+                return
+            }
+            for report in response.users {
+                guard let want = expected[report.user] else { continue }
+                var problem = report.ok ? nil : (report.error ?? "the helper failed")
+                if problem == nil {
+                    if case .present = HelperClient.observation(report.serviceEnv), report.serviceEnv?.sha256 != want.env {
+                        problem = ".service_env does not have the expected content after the write"
+                    } else if want.env != nil && report.serviceEnv?.state != .present {
+                        problem = ".service_env is missing after the write"
+                    }
+                    for (name, digest) in want.skills where report.skills?[name]?.sha256 != digest {
+                        problem = ".claude_rules/\(name) does not have the expected content after the write"
+                    }
+                }
+                if let problem { failures["home.\(want.user)"] = problem } else { succeeded += 1 }
+            }
+        }
+
+        // MARK: Step 5
+
+        mutating func revoke() throws(ApplyError) {
+            let state: LiveState
+            do { state = try store.snapshot() } catch { throw .failed(error.description) }
+            var serviceRows: [String: (url: String, secretEnv: String)] = [:]
+            for s in state.services { serviceRows[s.id] = (s.tokenRevokeURL, s.secretEnv) }
+            for s in live.services where serviceRows[s.id] == nil { serviceRows[s.id] = (s.tokenRevokeURL, s.secretEnv) }
+            for s in desired.services { serviceRows[s.id] = (s.tokenRevokeURL, s.secretEnv) }
+            enum Target { case connection(LiveConnection), retired(RetiredToken) }
+            var targets: [Target] = []
+            var requests: [RevokeRequest] = []
+            for row in state.connections where row.status == .revoking {
+                guard let token = row.tokenID, let service = serviceRows[row.service] else {
+                    targets.append(.connection(row))
+                    requests.append(RevokeRequest(serviceID: row.service, revokeURL: "", secretEnv: "", tokenID: ""))
+                    continue
+                }
+                targets.append(.connection(row))
+                requests.append(RevokeRequest(serviceID: row.service, revokeURL: service.url, secretEnv: service.secretEnv, tokenID: token))
+            }
+            for token in state.retiredTokens {
+                guard let service = serviceRows[token.service] else { continue }
+                targets.append(.retired(token))
+                requests.append(RevokeRequest(serviceID: token.service, revokeURL: service.url, secretEnv: service.secretEnv, tokenID: token.tokenID))
+            }
+            let client = TokenClient(settings: settings.exchange, secrets: settings.secrets)
+            let live = requests.enumerated().filter { !$0.element.tokenID.isEmpty }
+            let batch = live.map(\.element)
+            let answers = batch.isEmpty ? [] : runBlocking { await client.revoke(batch) }
+            var results = [Result<Void, ExchangeError>](repeating: .success(()), count: requests.count)
+            for (index, answer) in zip(live.map(\.offset), answers) { results[index] = answer }
+            var failures: [String: String] = [:]
+            var succeeded = 0
+            let deferred = deferredServiceDeletes
+            try write { w in
+                for (target, result) in zip(targets, results) {
+                    switch (target, result) {
+                    case (.connection(let row), .success):
+                        try w.deleteConnection(user: row.user, service: row.service)
+                        succeeded += 1
+                    case (.connection(var row), .failure(let error)):
+                        row.lastError = error.message
+                        row.attempts += 1
+                        try w.upsert(row)
+                        failures["connection.\(row.user).\(row.service)"] = "revocation failed (retried next run): \(error.message)"
+                    case (.retired(let token), .success):
+                        try w.deleteRetiredToken(service: token.service, tokenID: token.tokenID)
+                        succeeded += 1
+                    case (.retired(var token), .failure(let error)):
+                        token.lastError = error.message
+                        token.attempts += 1
+                        try w.upsert(token)
+                        failures["token.\(token.service).\(token.tokenID)"] = "revocation failed (retried next run): \(error.message)"
+                    }
+                }
+                for service in deferred { try w.deleteService(service) }
+            }
+            self.failures.merge(failures) { a, _ in a }
+            self.succeeded += succeeded
+        }
+
+        // MARK: Step 6
+
+        mutating func record(result: String) throws(ApplyError) {
+            let summary = plan.summary
+            var counts: [String: Int] = [
+                "add": summary.add, "change": summary.change, "remove": summary.remove,
+                "keys_issued": summary.keysToIssue, "keys_rotated": summary.keysToRotate, "keys_revoked": summary.keysToRevoke,
+                "files_written": summary.filesToWrite, "files_removed": summary.filesToRemove,
+            ]
+            counts["failed"] = failures.count
+            let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: Int64(Date().timeIntervalSince1970),
+                              result: result, counts: counts)
+            let actions = plan.actions.filter { $0.kind != .drift }
+            let failures = self.failures
+            let at = now, actor = author
+            var id: Int64?
+            try write { w in
+                let runID = try w.insertRun(run)
+                id = runID
+                for action in actions {
+                    var detail = action.reason
+                    let fields = action.changes.map { "\($0.field): \($0.old ?? "-") -> \($0.new ?? "-")" }
+                    if !fields.isEmpty { detail += "; " + fields.joined(separator: ", ") }
+                    if let failure = failures[action.address] { detail += "; FAILED: \(failure)" }
+                    try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
+                                                     detail: detail, actor: actor))
+                }
+                for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !actions.contains(where: { $0.address == address }) {
+                    try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: address, detail: failure, actor: actor))
+                }
+            }
+            runID = id
+        }
+    }
+}
+
+/// Test-only crash points: `ACCESSCTL_FAULT=<point>` kills the process with SIGKILL at that
+/// point of an apply (`after-lock`, `after-registry`, `after-exchange`, `after-files`,
+/// `after-revoke`, or `exchange:<n>` after n keys were exchanged), so tests can prove that
+/// a crash anywhere loses and orphans nothing. `hold-lock:<seconds>` holds the lock instead.
+enum Fault {
+    static let point: String? = ProcessInfo.processInfo.environment["ACCESSCTL_FAULT"]
+
+    static func point(_ name: String) {
+        if point == name { kill(getpid(), SIGKILL) }
+        // `hold-lock:<seconds>`: keep the lock for a while (to test a second, concurrent apply).
+        if name == "after-lock", let point, point.hasPrefix("hold-lock:"), let seconds = UInt32(point.dropFirst(10)) {
+            sleep(seconds)
+        }
+    }
+
+    static func exchanged(_ count: Int) {
+        if let point, point.hasPrefix("exchange:"), Int(point.dropFirst(9)) == count { kill(getpid(), SIGKILL) }
+    }
+}

@@ -1,0 +1,250 @@
+import AccessModel
+import Foundation
+
+/// Short, safe renderings of untrusted text for error messages.
+enum Redaction {
+    /// At most `limit` characters of `text`, quoted, with control and non-ASCII characters
+    /// escaped and every occurrence of a `secrets` value replaced by `[redacted]`.
+    /// With `tokens`, long runs that look like credentials are redacted too (for text a
+    /// service wrote, which may echo a credential we do not know).
+    static func excerpt(_ text: String, limit: Int = 80, redacting secrets: [String] = [], tokens: Bool = false) -> String {
+        var text = text
+        for secret in secrets where secret.count >= 4 {
+            text = text.replacingOccurrences(of: secret, with: "[redacted]")
+        }
+        if tokens { text = redactTokens(text) }
+        var out = "\""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit {
+                out += "…"
+                break
+            }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || (scalar.value >= 0x80 && scalar.value < 0xA0)
+                    || scalar.properties.generalCategory == .format
+                    || scalar.properties.generalCategory == .lineSeparator
+                    || scalar.properties.generalCategory == .paragraphSeparator {
+                    out += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+            count += 1
+        }
+        return out + "\""
+    }
+
+    /// `text` with every long run of key characters that mixes letters and digits (what an
+    /// API key or a bearer token looks like) replaced by `[redacted]`: an error message
+    /// from a service may echo a credential we do not know about.
+    static func redactTokens(_ text: String, minimumLength: Int = 20) -> String {
+        var out = String.UnicodeScalarView()
+        var run = String.UnicodeScalarView()
+        func flush() {
+            let hasDigit = run.contains { $0.properties.numericType != nil }
+            let hasLetter = run.contains { $0.properties.isAlphabetic }
+            if run.count >= minimumLength && hasDigit && hasLetter {
+                out.append(contentsOf: "[redacted]".unicodeScalars)
+            } else {
+                out.append(contentsOf: run)
+            }
+            run = String.UnicodeScalarView()
+        }
+        for scalar in text.unicodeScalars {
+            if scalar.isASCII && ResponseValidation.isKeyByte(UInt8(scalar.value)) {
+                run.append(scalar)
+            } else {
+                flush()
+                out.append(scalar)
+            }
+        }
+        flush()
+        return String(out)
+    }
+
+    /// A name for a character that is not allowed somewhere, which does not reveal much
+    /// of the value it came from.
+    static func describe(_ scalar: Unicode.Scalar) -> String {
+        switch scalar {
+        case "\n": return "newline"
+        case "\r": return "carriage return"
+        case "\t": return "tab"
+        case " ": return "space"
+        case "\"": return "double quote"
+        case "'": return "single quote"
+        case "`": return "backquote"
+        case "\\": return "backslash"
+        case "$": return "dollar sign"
+        case "{", "}": return "brace"
+        case "(", ")": return "parenthesis"
+        case ";": return "semicolon"
+        case "#": return "hash"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7F { return "control character" }
+            if scalar.value >= 0x80 { return "non-ASCII character" }
+            return "'\(Character(scalar))'"
+        }
+    }
+}
+
+/// Why a response is refused (secret-free text, without the service prefix).
+struct Refusal: Error {
+    var text: String
+    init(_ text: String) { self.text = text }
+}
+
+/// The strict checks on what a service returns.
+enum ResponseValidation {
+    static let keyAlphabet = "[A-Za-z0-9._~+/=:@%-]"
+    static let keyLength = 8...4096
+    static let tokenIDLength = 1...256
+
+    static func isKeyByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"),
+             UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "%"), UInt8(ascii: "-"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Why `key` is refused, or nil. The reason never contains the key.
+    static func keyProblem(_ key: String, prefix: String?) -> String? {
+        if let bad = key.unicodeScalars.first(where: { $0.value >= 0x80 || !isKeyByte(UInt8($0.value)) }) {
+            return "api_key has characters outside \(keyAlphabet) (\(Redaction.describe(bad)))"
+        }
+        let length = key.utf8.count
+        guard keyLength.contains(length) else {
+            return "api_key is \(length) characters long; expected \(keyLength.lowerBound) to \(keyLength.upperBound)"
+        }
+        if let prefix, !prefix.isEmpty, !key.hasPrefix(prefix) {
+            return "api_key does not start with the service's key_prefix \(Redaction.excerpt(prefix, limit: 40))"
+        }
+        return nil
+    }
+
+    /// Why `tokenID` is refused, or nil: 1 to 256 printable ASCII characters, no spaces.
+    static func tokenIDProblem(_ tokenID: String) -> String? {
+        let length = tokenID.unicodeScalars.count
+        guard tokenIDLength.contains(length) else {
+            return "token_id is \(length) characters long; expected \(tokenIDLength.lowerBound) to \(tokenIDLength.upperBound)"
+        }
+        if let bad = tokenID.unicodeScalars.first(where: { $0.value < 0x21 || $0.value > 0x7E }) {
+            return "token_id has characters outside printable ASCII (\(Redaction.describe(bad)))"
+        }
+        return nil
+    }
+
+    /// The body as a JSON object, or why it is not one.
+    static func jsonObject(_ body: Data, contentType: String?) -> Result<[String: Any], Refusal> {
+        let typeNote = contentType.map { " (content type \(Redaction.excerpt($0, limit: 40)))" } ?? ""
+        guard !body.isEmpty else { return .failure(Refusal("response body is empty\(typeNote)")) }
+        guard let value = try? JSONSerialization.jsonObject(with: body, options: []) else {
+            return .failure(Refusal("response is not JSON\(typeNote)"))
+        }
+        guard let object = value as? [String: Any] else { return .failure(Refusal("response is not a JSON object")) }
+        return .success(object)
+    }
+
+    /// A short excerpt of the service's own error message in `object`, if it has one.
+    static func errorExcerpt(_ object: [String: Any], redacting secrets: [String]) -> String? {
+        for field in ["error_description", "error", "message", "detail"] {
+            if let text = object[field] as? String, !text.isEmpty {
+                return Redaction.excerpt(text, limit: 80, redacting: secrets, tokens: true)
+            }
+            if let nested = object[field] as? [String: Any], let text = nested["message"] as? String, !text.isEmpty {
+                return Redaction.excerpt(text, limit: 80, redacting: secrets, tokens: true)
+            }
+        }
+        return nil
+    }
+
+    /// The excerpt of an error body: its JSON error field, if any. Never the body itself.
+    static func errorExcerpt(body: Data, redacting secrets: [String]) -> String? {
+        guard !body.isEmpty, let value = try? JSONSerialization.jsonObject(with: body, options: []),
+              let object = value as? [String: Any] else { return nil }
+        var all = secrets
+        if let key = object["api_key"] as? String { all.append(key) }
+        return errorExcerpt(object, redacting: all)
+    }
+}
+
+/// RFC 3339 date-times (`2026-01-31T12:00:00Z`, `2026-01-31T12:00:00.123+02:00`).
+enum RFC3339 {
+    /// Unix seconds (fractions dropped), or nil when `text` is not an RFC 3339 date-time.
+    static func parse(_ text: String) -> Int64? {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b.count <= 40 else { return nil }
+        var i = 0
+        func digits(_ n: Int) -> Int? {
+            guard i + n <= b.count else { return nil }
+            var v = 0
+            for k in i..<(i + n) {
+                guard b[k] >= 0x30, b[k] <= 0x39 else { return nil }
+                v = v * 10 + Int(b[k] - 0x30)
+            }
+            i += n
+            return v
+        }
+        func expect(_ c: UInt8...) -> Bool {
+            guard i < b.count, c.contains(b[i]) else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), expect(0x2D), let month = digits(2), expect(0x2D), let day = digits(2),
+              expect(0x54, 0x74), let hour = digits(2), expect(0x3A), let minute = digits(2), expect(0x3A),
+              let second = digits(2) else { return nil }
+        if i < b.count, b[i] == 0x2E {
+            i += 1
+            let start = i
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
+            guard i > start else { return nil }
+        }
+        var offset = 0
+        guard i < b.count else { return nil }
+        if b[i] == 0x5A || b[i] == 0x7A {
+            i += 1
+        } else if b[i] == 0x2B || b[i] == 0x2D {
+            let sign = b[i] == 0x2D ? -1 : 1
+            i += 1
+            guard let oh = digits(2), expect(0x3A), let om = digits(2), oh <= 23, om <= 59 else { return nil }
+            offset = sign * (oh * 3600 + om * 60)
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+              hour <= 23, minute <= 59, second <= 60 else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        return Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offset)
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    private static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}

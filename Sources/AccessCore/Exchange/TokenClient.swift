@@ -1,0 +1,423 @@
+import AccessModel
+import Dispatch
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The client side of the token-exchange protocol: issues keys, revokes tokens and checks
+/// health, many requests at once with bounded concurrency.
+///
+/// Each request fails on its own: the result arrays hold one `Result` per request, in
+/// request order. Errors are `ExchangeError`s whose messages never contain a shared secret,
+/// a key or a response body. Network errors and 5xx answers are retried with exponential
+/// backoff and jitter (the same `request_id` every time); nothing else is retried.
+/// Redirects are never followed.
+public final class TokenClient: Sendable {
+    public let settings: ExchangeSettings
+    private let secrets: SecretStore
+    private let transport: HTTPTransport
+
+    public init(settings: ExchangeSettings = ExchangeSettings(), secrets: SecretStore) {
+        let settings = settings.normalized
+        self.settings = settings
+        self.secrets = secrets
+        transport = HTTPTransport(settings: settings)
+    }
+
+    // MARK: - Public API
+
+    /// Exchanges keys for all requests with at most `settings.concurrency` in flight; the
+    /// results are in request order. `progress` is called after each completion with
+    /// (done, total).
+    public func exchange(_ requests: [ExchangeRequest],
+                         progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<IssuedKey, ExchangeError>] {
+        let secrets = resolveSecrets(requests.map { ($0.service.id, $0.service.secretEnv) })
+        return await boundedMap(requests, progress: progress) { request in
+            await self.exchangeOne(request, secret: secrets[Self.secretKey(service: request.service.id, name: request.service.secretEnv)]!)
+        }
+    }
+
+    /// Revokes tokens; 200 and 404 (already gone) are success. Results are in request order.
+    public func revoke(_ requests: [RevokeRequest],
+                       progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<Void, ExchangeError>] {
+        let secrets = resolveSecrets(requests.map { ($0.serviceID, $0.secretEnv) })
+        return await boundedMap(requests, progress: progress) { request in
+            await self.revokeOne(request, secret: secrets[Self.secretKey(service: request.serviceID, name: request.secretEnv)]!)
+        }
+    }
+
+    /// GET `url`, without credentials; a 2xx answer means healthy. One attempt, within the
+    /// connect and total timeouts. `service` (an id) prefixes the error message.
+    public func health(_ url: String, service: String? = nil) async -> Result<Void, ExchangeError> {
+        let label = service ?? "health check"
+        guard let target = Self.httpURL(url) else {
+            return .failure(ExchangeError(kind: .invalidRequest, message: "\(label): health_url is not an http(s) URL"))
+        }
+        var request = URLRequest(url: target)
+        request.httpMethod = "GET"
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        request.setValue("accessctl/\(AccessctlVersion.current)", forHTTPHeaderField: "User-Agent")
+        let deadline = DispatchTime.now() + settings.totalTimeout
+        let outcome = await transport.perform(request, connectTimeout: settings.connectTimeout, deadline: deadline)
+        switch outcome {
+        case .response(let status, _, _) where (200...299).contains(status):
+            return .success(())
+        case .response(let status, _, let body):
+            return .failure(ExchangeError(kind: .httpStatus, message: "\(label): health check answered HTTP \(status)"
+                + Self.excerptNote(body, secrets: []), httpStatus: status, attempts: 1))
+        default:
+            return .failure(failure(for: outcome, label: label, attempts: 1, lastStatus: nil))
+        }
+    }
+
+    // MARK: - One request
+
+    private func exchangeOne(_ request: ExchangeRequest, secret: Result<Secret, ExchangeError>)
+        async -> Result<IssuedKey, ExchangeError> {
+        let service = request.service
+        let label = service.id
+        let shared: Secret
+        switch secret {
+        case .success(let s): shared = s
+        case .failure(let e): return .failure(e)
+        }
+        guard let url = Self.httpURL(service.tokenExchangeURL) else {
+            return .failure(ExchangeError(kind: .invalidRequest,
+                                          message: "\(label): token_exchange_url is not an http(s) URL"))
+        }
+        let body = "{\"user_email\":\(Self.jsonString(request.userEmail)),\"ttl_days\":\(service.ttlDays),"
+            + "\"request_id\":\(Self.jsonString(request.requestID))}"
+        let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared)
+        switch sent {
+        case .failure(let error):
+            return .failure(error)
+        case .success(let answer):
+            return Self.parseIssued(answer, service: service, secret: shared)
+        }
+    }
+
+    private func revokeOne(_ request: RevokeRequest, secret: Result<Secret, ExchangeError>)
+        async -> Result<Void, ExchangeError> {
+        let label = request.serviceID
+        let shared: Secret
+        switch secret {
+        case .success(let s): shared = s
+        case .failure(let e): return .failure(e)
+        }
+        guard let url = Self.httpURL(request.revokeURL) else {
+            return .failure(ExchangeError(kind: .invalidRequest, message: "\(label): token_revoke_url is not an http(s) URL"))
+        }
+        let body = "{\"token_id\":\(Self.jsonString(request.tokenID))}"
+        let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared,
+                              accept: [404, 410])
+        switch sent {
+        case .failure(let error):
+            return .failure(error)
+        case .success(let answer) where answer.status == 404 || answer.status == 410:
+            return .success(())
+        case .success(let answer):
+            switch ResponseValidation.jsonObject(answer.body, contentType: answer.contentType) {
+            case .failure(let refusal):
+                return .failure(ExchangeError(kind: .malformedResponse, message: "\(label): revoke: \(refusal.text)",
+                                              httpStatus: answer.status, attempts: answer.attempts))
+            case .success(let object):
+                guard object["status"] as? String == "ok" else {
+                    return .failure(ExchangeError(kind: .malformedResponse,
+                                                  message: "\(label): revoke: response status is not \"ok\""
+                                                      + Self.objectNote(object, secrets: [shared.revealed]),
+                                                  httpStatus: answer.status, attempts: answer.attempts))
+                }
+                return .success(())
+            }
+        }
+    }
+
+    // MARK: - Sending with retries
+
+    /// A final answer: a 2xx status, or one of `accept`.
+    private struct Answer {
+        var status: Int
+        var contentType: String?
+        var body: Data
+        var attempts: Int
+    }
+
+    /// Sends `request` until it gets a final answer, the attempts run out, or the total
+    /// timeout passes. Retries only network errors, connect timeouts and 5xx answers.
+    private func send(_ request: URLRequest, label: String, secret: Secret, accept: Set<Int> = [])
+        async -> Result<Answer, ExchangeError> {
+        let start = DispatchTime.now()
+        let deadline = start + settings.totalTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            let outcome = await transport.perform(request, connectTimeout: settings.connectTimeout, deadline: deadline)
+            var retryable: ExchangeError
+            switch outcome {
+            case .response(let status, let type, let body) where (200...299).contains(status) || accept.contains(status):
+                return .success(Answer(status: status, contentType: type, body: body, attempts: attempt))
+            case .response(let status, _, let body) where (500...599).contains(status):
+                retryable = ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)", httpStatus: status,
+                                          attempts: attempt)
+                retryable.message += Self.attemptsNote(attempt) + Self.excerptNote(body, secrets: [secret.revealed])
+            case .response(let status, _, let body):
+                return .failure(ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)"
+                    + Self.excerptNote(body, secrets: [secret.revealed]), httpStatus: status, attempts: attempt))
+            case .network(let code) where Self.isTransient(code):
+                retryable = failure(for: outcome, label: label, attempts: attempt, lastStatus: nil)
+            case .connectTimeout:
+                retryable = failure(for: outcome, label: label, attempts: attempt, lastStatus: nil)
+            default:
+                return .failure(failure(for: outcome, label: label, attempts: attempt, lastStatus: nil))
+            }
+            if attempt >= settings.attempts { return .failure(retryable) }
+            let delay = settings.backoff * pow(2, Double(attempt - 1)) * Double.random(in: 0.5...1.5)
+            if DispatchTime.now() + delay >= deadline { return .failure(retryable) }
+            do {
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            } catch {
+                return .failure(ExchangeError(kind: .cancelled, message: "\(label): cancelled", attempts: attempt))
+            }
+        }
+    }
+
+    /// The error for an outcome that is not an HTTP answer.
+    private func failure(for outcome: TransferOutcome, label: String, attempts: Int, lastStatus: Int?) -> ExchangeError {
+        switch outcome {
+        case .response(let status, _, _):
+            return ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)", httpStatus: status,
+                                 attempts: attempts)
+        case .redirect(let status, let location):
+            return ExchangeError(kind: .redirect, message: "\(label): redirect (HTTP \(status)) to \(location ?? "an unknown location") refused",
+                                 httpStatus: status, attempts: attempts)
+        case .connectTimeout:
+            return ExchangeError(kind: .network, message: "\(label): could not connect within "
+                + "\(Self.seconds(settings.connectTimeout))" + Self.attemptsNote(attempts), attempts: attempts)
+        case .deadline:
+            return ExchangeError(kind: .timeout, message: "\(label): timed out after \(Self.seconds(settings.totalTimeout))",
+                                 attempts: attempts)
+        case .tooLarge:
+            return ExchangeError(kind: .responseTooLarge,
+                                 message: "\(label): response larger than \(settings.maxResponseBytes) bytes",
+                                 attempts: attempts)
+        case .network(let code):
+            return ExchangeError(kind: .network, message: "\(label): \(Self.describe(code))" + Self.attemptsNote(attempts),
+                                 attempts: attempts)
+        case .cancelled:
+            return ExchangeError(kind: .cancelled, message: "\(label): cancelled", attempts: attempts)
+        }
+    }
+
+    // MARK: - Parsing an issued key
+
+    private static func parseIssued(_ answer: Answer, service: Service, secret: Secret) -> Result<IssuedKey, ExchangeError> {
+        let label = service.id
+        func refuse(_ kind: ExchangeError.Kind, _ text: String) -> Result<IssuedKey, ExchangeError> {
+            .failure(ExchangeError(kind: kind, message: "\(label): \(text)", httpStatus: answer.status,
+                                   attempts: answer.attempts))
+        }
+        let object: [String: Any]
+        switch ResponseValidation.jsonObject(answer.body, contentType: answer.contentType) {
+        case .failure(let refusal): return refuse(.malformedResponse, refusal.text)
+        case .success(let o): object = o
+        }
+        guard object["status"] as? String == "ok" else {
+            var secrets = [secret.revealed]
+            if let key = object["api_key"] as? String { secrets.append(key) }
+            return refuse(.malformedResponse, "response status is not \"ok\"" + objectNote(object, secrets: secrets))
+        }
+        guard let key = object["api_key"] as? String else {
+            return refuse(.malformedResponse, "response has no string \"api_key\"")
+        }
+        guard let tokenID = object["token_id"] as? String else {
+            return refuse(.malformedResponse, "response has no string \"token_id\"")
+        }
+        guard let expiry = object["expires_at"] as? String else {
+            return refuse(.malformedResponse, "response has no string \"expires_at\"")
+        }
+        if let problem = ResponseValidation.keyProblem(key, prefix: service.keyPrefix) {
+            return refuse(.invalidKey, problem)
+        }
+        if key == secret.revealed {
+            return refuse(.invalidKey, "api_key is the shared secret")
+        }
+        if let problem = ResponseValidation.tokenIDProblem(tokenID) {
+            return refuse(.invalidKey, problem)
+        }
+        guard let expiresAt = RFC3339.parse(expiry) else {
+            return refuse(.invalidKey, "expires_at is not an RFC 3339 date-time")
+        }
+        guard expiresAt > Int64(Date().timeIntervalSince1970) else {
+            return refuse(.invalidKey, "expires_at \(Redaction.excerpt(expiry, limit: 40)) is not in the future")
+        }
+        return .success(IssuedKey(apiKey: Secret(key), tokenID: tokenID, expiresAt: expiresAt))
+    }
+
+    // MARK: - Helpers
+
+    /// The secret of every distinct (service, `secret_env`) pair, each variable or file read
+    /// once per call. Keyed by `secretKey(service:name:)`.
+    private func resolveSecrets(_ pairs: [(service: String, name: String)]) -> [String: Result<Secret, ExchangeError>] {
+        var byName: [String: Result<Secret, SecretStore.Problem>] = [:]
+        var out: [String: Result<Secret, ExchangeError>] = [:]
+        for (service, name) in pairs {
+            let key = Self.secretKey(service: service, name: name)
+            guard out[key] == nil else { continue }
+            let found: Result<Secret, SecretStore.Problem>
+            if let cached = byName[name] {
+                found = cached
+            } else {
+                found = secrets.lookup(named: name).flatMap { secret in
+                    secret.revealed.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) ? .success(secret)
+                        : .failure(.unusableValue("has characters that cannot go in an HTTP header "
+                            + "(space, control or non-ASCII)"))
+                }
+                byName[name] = found
+            }
+            out[key] = found.mapError { $0.error(service: service, name: name) }
+        }
+        return out
+    }
+
+    private static func secretKey(service: String, name: String) -> String { service + "\u{0}" + name }
+
+    /// Runs `operation` over `items` with at most `settings.concurrency` in flight; results in order.
+    private func boundedMap<T: Sendable, R: Sendable>(_ items: [T], progress: (@Sendable (Int, Int) -> Void)?,
+                                                      _ operation: @escaping @Sendable (T) async -> R) async -> [R] {
+        let total = items.count
+        guard total > 0 else { return [] }
+        return await withTaskGroup(of: (Int, R).self) { group in
+            var results = [R?](repeating: nil, count: total)
+            var next = 0
+            while next < min(settings.concurrency, total) {
+                let index = next
+                group.addTask { (index, await operation(items[index])) }
+                next += 1
+            }
+            var done = 0
+            while let (index, result) = await group.next() {
+                results[index] = result
+                done += 1
+                progress?(done, total)
+                if next < total {
+                    let index = next
+                    group.addTask { (index, await operation(items[index])) }
+                    next += 1
+                }
+            }
+            return results.map { $0! }
+        }
+    }
+
+    private static func post(_ url: URL, body: String, secret: Secret) -> URLRequest {
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.httpBody = Data(body.utf8)
+        request.setValue("Bearer \(secret.revealed)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        request.setValue("accessctl/\(AccessctlVersion.current)", forHTTPHeaderField: "User-Agent")
+        return request
+    }
+
+    /// `text` as a JSON string literal.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// `text` as an absolute http or https URL with a host, or nil.
+    static func httpURL(_ text: String) -> URL? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty else { return nil }
+        return url
+    }
+
+    private static func attemptsNote(_ attempts: Int) -> String {
+        attempts > 1 ? " after \(attempts) attempts" : ""
+    }
+
+    /// ` (<excerpt of the service's error message>)` when the body is a JSON object with one.
+    private static func excerptNote(_ body: Data, secrets: [String]) -> String {
+        ResponseValidation.errorExcerpt(body: body, redacting: secrets).map { " (\($0))" } ?? ""
+    }
+
+    private static func objectNote(_ object: [String: Any], secrets: [String]) -> String {
+        var parts: [String] = []
+        if let status = object["status"] as? String { parts.append("status \(Redaction.excerpt(status, limit: 20, redacting: secrets, tokens: true))") }
+        if let error = ResponseValidation.errorExcerpt(object, redacting: secrets) { parts.append(error) }
+        return parts.isEmpty ? "" : " (" + parts.joined(separator: ": ") + ")"
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && value < 1e9 ? "\(Int(value)) s" : "\(value) s"
+    }
+
+    /// Whether a transport error may go away on a retry.
+    static func isTransient(_ code: URLError.Code) -> Bool {
+        switch code {
+        case .cancelled, .badURL, .unsupportedURL, .userAuthenticationRequired, .userCancelledAuthentication,
+             .secureConnectionFailed, .serverCertificateHasBadDate, .serverCertificateUntrusted,
+             .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
+             .clientCertificateRequired, .httpTooManyRedirects, .redirectToNonExistentLocation, .dataLengthExceedsMaximum,
+             .appTransportSecurityRequiresSecureConnection:
+            return false
+        default:
+            return true
+        }
+    }
+
+    static func describe(_ code: URLError.Code) -> String {
+        switch code {
+        case .cannotConnectToHost: return "could not connect (connection refused)"
+        case .cannotFindHost, .dnsLookupFailed: return "could not resolve the host name"
+        case .networkConnectionLost: return "the connection was lost"
+        case .notConnectedToInternet: return "no network"
+        case .timedOut: return "timed out"
+        case .badServerResponse: return "bad HTTP response"
+        case .secureConnectionFailed: return "TLS handshake failed"
+        case .serverCertificateHasBadDate, .serverCertificateUntrusted, .serverCertificateHasUnknownRoot,
+             .serverCertificateNotYetValid:
+            return "TLS certificate refused"
+        case .zeroByteResource: return "empty response"
+        case .cannotParseResponse: return "unparseable HTTP response"
+        default: return "network error (URLError \(code.rawValue))"
+        }
+    }
+}
+
+/// Runs async work from synchronous code and waits for it (the apply executor is
+/// synchronous). Do not call it from a task or an actor: it blocks the calling thread.
+@available(*, noasync, message: "blocks the calling thread; await the work instead")
+public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let box = BlockingBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        box.value = await body()
+        done.signal()
+    }
+    done.wait()
+    return box.value!
+}
+
+/// The result slot of `runBlocking`: written once by the task, read after the semaphore.
+private final class BlockingBox<T>: @unchecked Sendable {
+    var value: T?
+}

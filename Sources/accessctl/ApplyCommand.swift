@@ -1,0 +1,170 @@
+import AccessCore
+import AccessModel
+import ArgumentParser
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Make the live state match the desired state: rows, keys and home files.",
+        discussion: """
+            Plans, shows the plan and asks for confirmation (or --auto-approve), then applies \
+            it in a crash-safe order: registry rows in one transaction; each key exchange \
+            recorded as pending before the service is called; home files through the root \
+            helper in one batch; revocations last; a run record and audit rows. With PLANFILE, \
+            applies exactly that saved plan, refusing it if the state changed since.
+
+            Exit codes: 0 applied (or nothing to do), 1 error, 3 partly applied (the rest was \
+            applied; the next run retries), 4 refused by a guard (stale plan, mass removal, \
+            empty desired state), 64 usage error.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A plan saved with 'accessctl plan --out'.", valueName: "planfile"))
+    var planFile: String?
+
+    @OptionGroup var repository: RepoOptions
+    @OptionGroup var server: ServerOptions
+
+    @Flag(name: .long, help: "Apply without asking (for timers and scripts).")
+    var autoApprove = false
+
+    @Flag(name: .long, help: "Take ownership of desired objects that exist with another source.")
+    var adopt = false
+
+    @Flag(name: .long, help: "Allow a plan that removes more than the configured share of memberships, grants or connections.")
+    var allowMassRemoval = false
+
+    @Option(name: .long, help: ArgumentHelp("Wait this many seconds for another apply to finish (default: fail at once).", valueName: "seconds"))
+    var lockTimeout: Double = 0
+
+    @Option(name: .long, help: ArgumentHelp("Key exchanges in flight at once (default 16, or 'http.concurrency' of the configuration).", valueName: "n"))
+    var concurrency: Int?
+
+    func validate() throws {
+        if let concurrency, !(1...256).contains(concurrency) { throw ValidationError("--concurrency must be from 1 to 256") }
+        if lockTimeout < 0 { throw ValidationError("--lock-timeout must not be negative") }
+    }
+
+    func run() throws {
+        let config = try server.load()
+        guard let database = server.database ?? config.database else {
+            printError("no database: pass --database or set 'database' in the configuration")
+            throw ExitCode(1)
+        }
+        var saved: Plan?
+        var options = repository.resolved(config)
+        if let planFile {
+            do { saved = try Planning.readSavedPlan(path: planFile) } catch {
+                if case .unavailable(let message) = error { printError(message) }
+                throw ExitCode(1)
+            }
+            guard let commit = saved?.commit else {
+                printError("\(planFile) was planned from a directory, not a commit; only plans of a commit can be applied")
+                throw ExitCode(1)
+            }
+            options.ref = commit
+        }
+        var settings = ApplySettings(database: database, helper: HelperClient(command: config.helper),
+                                     secrets: SecretStore(), now: Planning.now())
+        settings.adopt = adopt
+        settings.allowMassRemoval = allowMassRemoval
+        settings.maxRemovalPercent = config.maxRemovalPercent
+        settings.minRemoval = config.minRemoval
+        settings.lockTimeout = lockTimeout
+        settings.savedPlan = saved
+        settings.exchange.concurrency = concurrency ?? config.concurrency
+        settings.exchange.connectTimeout = Double(config.connectTimeoutSeconds)
+        settings.exchange.totalTimeout = Double(config.timeoutSeconds)
+        settings.command = CommandLine.arguments.joined(separator: " ")
+        let interactive = isatty(0) == 1
+        let color = useColor(fd: 1)
+        let approve = autoApprove || saved != nil
+        settings.confirm = { plan in
+            print(PlanRenderer.text(plan, color: color), terminator: "")
+            if approve { return true }
+            guard interactive else { return false }
+            print("\nApply these changes? Only 'yes' is accepted: ", terminator: "")
+            return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
+        }
+        if isatty(2) == 1 {
+            settings.progress = { done, total in
+                writeStandardError("\rexchanging keys: \(done) of \(total)" + (done == total ? "\n" : ""))
+            }
+        }
+        if !approve && !interactive {
+            printError("apply asks for confirmation: run it in a terminal, or pass --auto-approve (or a saved plan)")
+            throw ExitCode(1)
+        }
+        let report: ApplyReport
+        do {
+            report = try Applier.apply(source: options.source(), settings: settings)
+        } catch let error as ApplyError {
+            switch error {
+            case .invalid(let load): print(ValidationReport.text(load, color: color), terminator: "")
+            case .failed(let message), .locked(let message): printError(message)
+            case .refused(let message):
+                printError(message)
+                throw ExitCode(4)
+            }
+            throw ExitCode(1)
+        } catch let error as RepoReadError {
+            printError(error.message)
+            throw ExitCode(1)
+        }
+        if !report.plan.summary.hasChanges {
+            print(PlanRenderer.text(report.plan, color: color), terminator: "")
+            return
+        }
+        for (address, message) in report.failures.sorted(by: { $0.key < $1.key }) {
+            writeStandardError("failed: \(address.escapingControlCharacters): \(message.escapingControlCharacters)\n")
+        }
+        let run = report.runID.map { " (run \($0))" } ?? ""
+        if report.failures.isEmpty {
+            print("Apply complete\(run): \(report.succeeded) steps succeeded.")
+        } else {
+            print("Apply partly failed\(run): \(report.failures.count) failed, the rest applied; the next run retries.")
+            throw ExitCode(3)
+        }
+    }
+}
+
+struct LogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "Show recent apply runs and what each did.",
+        discussion: "Exit codes: 0 ok, 1 error, 64 usage error."
+    )
+
+    @OptionGroup var server: ServerOptions
+
+    @Option(name: .long, help: "How many runs to show.")
+    var limit = 10
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let config = try server.load()
+        guard let database = server.database ?? config.database else {
+            printError("no database: pass --database or set 'database' in the configuration")
+            throw ExitCode(1)
+        }
+        guard FileManager.default.fileExists(atPath: database) else {
+            print(RunLog.render([], json: format == .json), terminator: "")
+            return
+        }
+        let runs: [(LiveRun, [LiveAuditEntry])]
+        do {
+            let store = try LiveStore(path: database)
+            runs = try store.runs(limit: limit).map { run in (run, try store.auditLog(run: run.id ?? 0)) }
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        print(RunLog.render(runs, json: format == .json), terminator: "")
+    }
+}

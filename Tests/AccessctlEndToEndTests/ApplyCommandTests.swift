@@ -1,0 +1,299 @@
+import AccessCore
+import AccessModel
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `accessctl apply` end to end: examples/acme, the real token-service-mock on loopback,
+/// a real SQLite file, the real root helper on a homes tree with test uids.
+@Suite("accessctl apply (end to end)", .enabled(if: geteuid() == 0, "runs the root helper"))
+struct ApplyCommandTests {
+    /// A server and its token service.
+    struct Setup: @unchecked Sendable {
+        let server: AcmeServer
+        let mock: MockService
+
+        init(_ scratch: Scratch, firstUID: Int, mockFlags: [String] = [], extraConfig: String = "") throws {
+            mock = try MockService(scratch: scratch, secret: AcmeServer.secret, flags: mockFlags)
+            server = try AcmeServer(scratch, servicePort: mock.port, firstUID: firstUID,
+                                    extraConfig: extraConfig.isEmpty ? "http: {timeout_seconds: 5, connect_timeout_seconds: 2}" : extraConfig)
+        }
+
+        func apply(_ extra: String..., environment: [String: String] = [:]) throws -> CommandResult {
+            try server.accessctl(["apply", "--config", server.config, "--auto-approve"] + extra, environment: environment)
+        }
+
+        func plan(_ extra: String...) throws -> CommandResult {
+            try server.accessctl(["plan", "--config", server.config] + extra)
+        }
+
+        /// Tokens the database still owns: active connections, revoking ones, retired ones.
+        func databaseTokens() throws -> (active: Set<String>, pendingRevocation: Set<String>) {
+            let state = try LiveStore.snapshot(path: server.database)
+            let active = Set(state.connections.filter { $0.status == .active }.compactMap(\.tokenID))
+            let revoking = Set(state.connections.filter { $0.status == .revoking }.compactMap(\.tokenID))
+            return (active, revoking.union(state.retiredTokens.map(\.tokenID)))
+        }
+
+        /// The invariant after a converging run: the service's live tokens are exactly the
+        /// database's active ones; nothing orphaned, nothing lost.
+        func expectConverged(_ comment: Comment? = nil) throws {
+            let tokens = try databaseTokens()
+            #expect(tokens.pendingRevocation.isEmpty, comment)
+            #expect(try mock.liveTokens() == tokens.active, comment)
+            let plan = try self.plan("--detailed-exitcode")
+            #expect(plan.status == 0, "\(comment.map { "\($0): " } ?? "")\(plan.stdout)")
+        }
+
+        /// mtime (ns) of every file under the homes tree.
+        func homeFileTimes() throws -> [String: Int] {
+            var result: [String: Int] = [:]
+            let root = server.scratch.path("homes")
+            let enumerator = FileManager.default.enumerator(atPath: root)
+            while let path = enumerator?.nextObject() as? String {
+                var info = stat()
+                if lstat(root + "/" + path, &info) == 0 { result[path] = info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec }
+            }
+            return result
+        }
+    }
+
+    @Test("from empty to applied: rows, keys, files with modes and owners; a second apply changes nothing")
+    func fullCycle() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25000)
+            let first = try setup.apply()
+            #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+            #expect(first.stdout.contains("Apply complete"))
+            try setup.expectConverged()
+
+            let state = try LiveStore.snapshot(path: setup.server.database)
+            let effective = setup.server.desired.effectiveConnections()
+            let expected = setup.server.desired.users.filter(\.active).reduce(0) { $0 + (effective[$1.id]?.count ?? 0) }
+            #expect(state.connections.count == expected)
+            #expect(state.connections.allSatisfy { $0.status == .active && $0.apiKey != nil })
+            #expect(state.users.count == setup.server.desired.users.count)
+            // Files: content, mode 600 (700 for the directory), owned by the user.
+            for user in setup.server.desired.users where user.active {
+                let home = setup.server.home(user.unixUser)
+                let rows = state.connections.filter { $0.user == user.id }
+                var info = stat()
+                if rows.isEmpty {
+                    #expect(lstat(home + "/.service_env", &info) != 0)
+                    continue
+                }
+                #expect(lstat(home + "/.service_env", &info) == 0)
+                #expect(info.st_mode & 0o7777 == 0o600)
+                var homeInfo = stat()
+                lstat(home, &homeInfo)
+                #expect(info.st_uid == homeInfo.st_uid)
+                let text = try String(contentsOfFile: home + "/.service_env", encoding: .utf8)
+                for row in rows { #expect(text.contains(row.apiKey!.revealed)) }
+                #expect(lstat(home + "/.claude_rules", &info) == 0 && info.st_mode & 0o7777 == 0o700)
+                for row in rows {
+                    #expect(lstat(home + "/.claude_rules/sc_\(row.service).md", &info) == 0 && info.st_mode & 0o7777 == 0o600)
+                }
+            }
+            // A second apply is a no-op: no file written, only a run record added.
+            let times = try setup.homeFileTimes()
+            let before = try LiveStore.snapshot(path: setup.server.database)
+            let second = try setup.apply()
+            #expect(second.status == 0)
+            #expect(second.stdout.contains("No changes"))
+            #expect(try setup.homeFileTimes() == times)
+            #expect(try LiveStore.snapshot(path: setup.server.database) == before)
+            let log = try setup.server.accessctl(["log", "--config", setup.server.config])
+            #expect(log.status == 0)
+            #expect(log.stdout.contains("no changes") && log.stdout.contains("applied"))
+            // Nothing printed anywhere contains a key.
+            for key in try setup.server.keys() {
+                for output in [first.stdout, first.stderr, second.stdout, log.stdout] { #expect(!output.contains(key)) }
+            }
+        }
+    }
+
+    @Test("a change by commit: member removed, connection added; keys revoked and issued, files updated")
+    func changeCycle() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25100)
+            #expect(try setup.apply().status == 0)
+            let before = try setup.databaseTokens().active
+            try setup.server.commit("john.doe leaves finance; ana.garcia connects to invoicing") { repo in
+                try AcmeEdit.replace(repo, "groups/finance.yaml", "members: [maria.lopez, john.doe, priya]", "members: [maria.lopez, priya]")
+                try AcmeEdit.replace(repo, "users/ana.garcia.yaml", "connections: [crm]", "connections: [crm, invoicing]")
+            }
+            let plan = try setup.plan()
+            #expect(plan.stdout.contains("- member.finance.john.doe"))
+            #expect(plan.stdout.contains("connection.john.doe.purchase_orders  key will be revoked"), "\(plan.stdout)")
+            #expect(plan.stdout.contains("connection.ana.garcia.invoicing"))
+            let result = try setup.apply()
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            try setup.expectConverged()
+            let after = try setup.databaseTokens().active
+            #expect(after.count == before.count)
+            #expect(!FileManager.default.fileExists(atPath: setup.server.home("jdoe") + "/.service_env"))
+            let ana = try String(contentsOfFile: setup.server.home("agarcia") + "/.service_env", encoding: .utf8)
+            #expect(ana.contains("INVOICING_API_KEY="))
+        }
+    }
+
+    @Test("a crash at every step boundary loses and orphans nothing",
+          arguments: ["after-lock", "after-registry", "exchange:3", "after-exchange", "after-files", "after-revoke"])
+    func crashSafety(_ point: String) throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25200, mockFlags: ["--lost-response-rate", "0.2", "--seed", "7"])
+            let crashed = try setup.apply(environment: ["ACCESSCTL_FAULT": point])
+            #expect(crashed.status != 0)
+            // Change something so the next run also revokes, then converge.
+            try setup.server.commit("deactivate a user") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            try setup.mock.faults(["lost_response_rate": 0])
+            let crashedAgain = try setup.apply(environment: ["ACCESSCTL_FAULT": point])
+            #expect(crashedAgain.status != 0)
+            let final = try setup.apply()
+            #expect(final.status == 0, "\(point): \(final.stdout)\(final.stderr)")
+            try setup.expectConverged("after a crash at \(point)")
+        }
+    }
+
+    @Test("faults at the service: the affected connections fail clearly (exit 3), the rest applies; a clean run converges")
+    func serviceFaults() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25300)
+            try setup.mock.faults(["error_rate": 0.3, "malformed_rate": 0.1, "bad_key_rate": 0.1, "redirect_rate": 0.1])
+            let faulty = try setup.apply()
+            #expect(faulty.status == 3, "\(faulty.stdout)\(faulty.stderr)")
+            #expect(faulty.stderr.contains("failed: connection."))
+            let state = try LiveStore.snapshot(path: setup.server.database)
+            #expect(state.connections.contains { $0.status == .error && $0.lastError != nil })
+            #expect(state.connections.contains { $0.status == .active })
+            for key in try setup.server.keys() { #expect(!faulty.stderr.contains(key) && !faulty.stdout.contains(key)) }
+            try setup.mock.faults(["error_rate": 0, "malformed_rate": 0, "bad_key_rate": 0, "redirect_rate": 0])
+            let clean = try setup.apply()
+            #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+            try setup.expectConverged()
+        }
+    }
+
+    @Test("a missing shared secret fails that service's connections only")
+    func missingSecret() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25400)
+            let result = try setup.apply(environment: ["SC_SECRET_CRM": ""])
+            #expect(result.status == 3)
+            #expect(result.stderr.contains("SC_SECRET_CRM"))
+            let state = try LiveStore.snapshot(path: setup.server.database)
+            #expect(state.connections.filter { $0.service == "crm" }.allSatisfy { $0.status == .error })
+            #expect(state.connections.filter { $0.service != "crm" }.allSatisfy { $0.status == .active })
+        }
+    }
+
+    @Test("a failed revocation leaves the connection revoking, out of the files, and is retried")
+    func revocationFailure() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25500)
+            #expect(try setup.apply().status == 0)
+            try setup.server.commit("deactivate sofia") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            try setup.mock.faults(["revoke_error_rate": 1])
+            let failing = try setup.apply()
+            #expect(failing.status == 3, "\(failing.stdout)\(failing.stderr)")
+            let state = try LiveStore.snapshot(path: setup.server.database)
+            let sofia = state.connections.filter { $0.user == "sofia" }
+            #expect(!sofia.isEmpty && sofia.allSatisfy { $0.status == .revoking })
+            #expect(!FileManager.default.fileExists(atPath: setup.server.home("sofia") + "/.service_env"))
+            try setup.mock.faults(["revoke_error_rate": 0])
+            #expect(try setup.apply().status == 0)
+            try setup.expectConverged()
+        }
+    }
+
+    @Test("two applies at once: one runs, the other names the holder")
+    func concurrentApplies() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25600)
+            let group = DispatchGroup()
+            let results = ResultsBox()
+            DispatchQueue.global().async(group: group) {
+                results.append(try? setup.apply(environment: ["ACCESSCTL_FAULT": "hold-lock:3"]))
+            }
+            usleep(1_000_000)
+            let second = try setup.apply()
+            group.wait()
+            #expect(second.status == 1, "\(second.stdout)\(second.stderr)")
+            #expect(second.stderr.contains("another apply holds the lock"), "\(second.stderr)")
+            #expect(second.stderr.contains("pid "))
+            #expect(results.items.first??.status == 0)
+            try setup.expectConverged()
+            let waited = try setup.apply("--lock-timeout", "5")
+            #expect(waited.status == 0)
+        }
+    }
+
+    @Test("a stale saved plan is refused with exit 4; a fresh one applies")
+    func stalePlan() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25700)
+            let saved = scratch.path("first.plan")
+            #expect(try setup.plan("--out", saved).status == 0)
+            #expect(try setup.apply().status == 0)
+            let stale = try setup.server.accessctl(["apply", "--config", setup.server.config, saved])
+            #expect(stale.status == 4, "\(stale.stdout)\(stale.stderr)")
+            #expect(stale.stderr.contains("stale plan"))
+            try setup.server.commit("deactivate sofia") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            let fresh = scratch.path("fresh.plan")
+            #expect(try setup.plan("--out", fresh).status == 0)
+            let applied = try setup.server.accessctl(["apply", "--config", setup.server.config, fresh])
+            #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+            try setup.expectConverged()
+        }
+    }
+
+    @Test("guard: a plan removing more than the configured share of connections is refused (exit 4) unless allowed")
+    func massRemovalGuard() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 25800, extraConfig: "guards: {max_removal_percent: 10, min_removal: 1}")
+            #expect(try setup.apply().status == 0)
+            try setup.server.commit("the sales team leaves") { repo in
+                for user in ["sofia", "kenji", "lucas.martin"] {
+                    let path = repo + "/users/\(user).yaml"
+                    let text = try String(contentsOfFile: path, encoding: .utf8)
+                    try (text.contains("active: true") ? text.replacingOccurrences(of: "active: true", with: "active: false") : text + "active: false\n")
+                        .write(toFile: path, atomically: false, encoding: .utf8)
+                }
+            }
+            let refused = try setup.apply()
+            #expect(refused.status == 4, "\(refused.stdout)\(refused.stderr)")
+            #expect(refused.stderr.contains("--allow-mass-removal"))
+            #expect(try setup.databaseTokens().pendingRevocation.isEmpty, "nothing may change when a guard refuses")
+            let allowed = try setup.apply("--allow-mass-removal")
+            #expect(allowed.status == 0, "\(allowed.stdout)\(allowed.stderr)")
+            try setup.expectConverged()
+        }
+    }
+}
+
+/// Text edits of the acme repository used by several tests.
+enum AcmeEdit {
+    static func replace(_ repo: String, _ file: String, _ old: String, _ new: String) throws {
+        let path = repo + "/" + file
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        precondition(text.contains(old), "\(file) does not contain \(old)")
+        try text.replacingOccurrences(of: old, with: new).write(toFile: path, atomically: false, encoding: .utf8)
+    }
+
+    static func deactivate(_ repo: String, _ user: String) throws {
+        try replace(repo, "users/\(user).yaml", "active: true", "active: false")
+    }
+}
+
+private final class ResultsBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var items: [CommandResult?] = []
+    func append(_ item: CommandResult?) {
+        lock.lock()
+        items.append(item)
+        lock.unlock()
+    }
+}
