@@ -55,7 +55,11 @@ let package = Package(
         // A token-exchange service for tests and the demo (loopback only).
         .executableTarget(
             name: "token-service-mock",
-            dependencies: [.product(name: "FlyingFox", package: "FlyingFox")],
+            dependencies: [
+                "Digest",
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
             exclude: ["README.md"]
         ),
         // Shared test helpers: scratch directories, git repositories, running executables.

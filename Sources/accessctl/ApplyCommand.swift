@@ -123,10 +123,11 @@ struct ApplyCommand: ParsableCommand {
             writeStandardError("failed: \(address.escapingControlCharacters): \(message.escapingControlCharacters)\n")
         }
         let run = report.runID.map { " (run \($0))" } ?? ""
+        let counts = PlanRenderer.summaryLine(report.plan.summary).replacingOccurrences(of: "Plan: ", with: "")
         if report.failures.isEmpty {
-            print("Apply complete\(run): \(report.succeeded) steps succeeded.")
+            print("Apply complete\(run): \(counts)")
         } else {
-            print("Apply partly failed\(run): \(report.failures.count) failed, the rest applied; the next run retries.")
+            print("Apply partly failed\(run): \(report.failures.count) failed (listed above), the rest applied; the next run retries. Planned: \(counts)")
             throw ExitCode(3)
         }
     }

@@ -47,12 +47,15 @@ extension Faults {
         for (rawKey, value) in object.sorted(by: { $0.key < $1.key }) {
             let key = rawKey.replacingOccurrences(of: "-", with: "_")
             if key == "latency_ms" {
-                guard case let .int(n) = value, n >= 0, n <= maxLatencyMs else {
-                    throw FaultUpdateError.bad("latency_ms must be an integer in 0...\(maxLatencyMs)")
+                // Any whole number, so that a client writing `100.0` gets what it meant.
+                guard let n = value.number, n == n.rounded(), n >= 0, n <= Double(maxLatencyMs) else {
+                    throw FaultUpdateError.bad("latency_ms must be a whole number in 0...\(maxLatencyMs)")
                 }
-                faults.latencyMs = n
+                faults.latencyMs = Int(n)
             } else if key == "seed" {
-                guard case let .int(n) = value, n >= 0 else { throw FaultUpdateError.bad("seed must be a non-negative integer") }
+                guard let n = value.number, n == n.rounded(), n >= 0, n < 9.0e15 else {
+                    throw FaultUpdateError.bad("seed must be a non-negative whole number")
+                }
                 seed = UInt64(n)
             } else if let path = rateNames.first(where: { $0.0 == key })?.1 {
                 guard let r = value.number, r >= 0, r <= 1 else { throw FaultUpdateError.bad("\(key) must be a number in 0...1") }

@@ -85,6 +85,7 @@ private final class TestService: Sendable {
         guard case .ip4(_, let port)? = await server.listeningAddress else {
             throw CancellationError()
         }
+        disableNagle(listeningOn: port)
         return TestService(server: server, task: task, port: port, recorder: recorder)
     }
 
@@ -105,6 +106,30 @@ private final class TestService: Sendable {
                 healthURL: url("/health"), envVar: "CRM_API_KEY", secretEnv: secretEnv, skillPath: "skills/\(id).md",
                 skill: "# \(id)\n", ttlDays: 90, keyPrefix: prefix)
     }
+}
+
+/// FlyingFox writes a response's head and body in separate writes without TCP_NODELAY,
+/// so every keep-alive response waits ~40 ms for the client's delayed ACK (Nagle). Setting
+/// TCP_NODELAY on the listening socket (found by its port; accepted sockets inherit it on
+/// Linux) keeps the tests fast. Test-only; a no-op if the socket is not found.
+private func disableNagle(listeningOn port: UInt16) {
+    #if os(Linux)
+    for fd in Int32(3)..<4096 {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0, address.sin_family == sa_family_t(AF_INET),
+              UInt16(bigEndian: address.sin_port) == port else { continue }
+        var listening: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) == 0, listening == 1 else { continue }
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return
+    }
+    #endif
 }
 
 /// A chunked body that yields `chunks` with `delay` seconds before each, counting what it produced.
@@ -278,6 +303,59 @@ struct TokenClientTests {
         #expect(error.message == "crm: timed out after 0.4 s")
     }
 
+    @Test("an answer slower than the connect timeout but within the total timeout is fine")
+    func slowButConnected() async throws {
+        let service = try await TestService.start { _, _, _ in
+            try await Task.sleep(nanoseconds: 400_000_000)
+            return json(okBody())
+        }
+        defer { service.stop() }
+        let client = TokenClient(settings: fast { $0.connectTimeout = 0.1 }, secrets: secrets)
+        let results = await client.exchange([request(service.service())])
+        #expect(succeeded(results[0]) != nil)
+        #expect(service.recorder.count == 1)
+    }
+
+    @Test("a listener that never accepts: connect timeout, retried, then a clear error")
+    func connectTimeout() async throws {
+        // A listening socket with a full accept queue: the kernel drops further SYNs.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                guard bind(listener, $0, length) == 0, listen(listener, 0) == 0,
+                      getsockname(listener, $0, &length) == 0 else { throw CancellationError() }
+            }
+        }
+        var fillers: [Int32] = []
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+            }
+            fillers.append(fd)
+        }
+        defer { for fd in fillers + [listener] { close(fd) } }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let port = UInt16(bigEndian: address.sin_port)
+        var service = Service(id: "crm", name: "CRM", tokenExchangeURL: "http://127.0.0.1:\(port)/exchange",
+                              tokenRevokeURL: "http://127.0.0.1:\(port)/revoke", envVar: "CRM_API_KEY",
+                              secretEnv: "SC_SECRET_CRM", skillPath: "skills/crm.md", skill: "", ttlDays: 90)
+        service.keyPrefix = nil
+        let client = TokenClient(settings: fast { $0.connectTimeout = 0.3; $0.attempts = 2 }, secrets: secrets)
+        let start = Date()
+        let error = try #require(failed(await client.exchange([request(service)])[0]))
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 0.6 && elapsed < 2)
+        #expect(error.kind == .network)
+        #expect(error.message == "crm: could not connect within 0.3 s after 2 attempts")
+    }
+
     @Test("a body trickling in past the deadline: timed out")
     func slowTrickle() async throws {
         let service = try await TestService.start { _, _, _ in
@@ -336,37 +414,39 @@ struct TokenClientTests {
             if request.path == "/length" {
                 return HTTPResponse(statusCode: .ok, body: Data(repeating: 0x41, count: 1 << 20))
             }
-            // Chunked, no length: 50 MiB the client must stop reading early.
-            let chunk = [UInt8](repeating: 0x41, count: 64 * 1024)
-            let body = SlowBody(chunks: Array(repeating: chunk, count: 800), delay: 0, recorder: producer)
+            // 1 MiB chunked (no length) at about 8 MB/s, a network's pace: the client must
+            // hang up soon after 64 KiB. (Over loopback at full speed FoundationNetworking
+            // reads on for a few milliseconds before a cancel lands; see the client's notes.)
+            let chunk = [UInt8](repeating: 0x41, count: 16 * 1024)
+            let body = SlowBody(chunks: Array(repeating: chunk, count: 64), delay: 0.002, recorder: producer)
             return HTTPResponse(statusCode: .ok, body: HTTPBodySequence(from: body))
         }
         defer { service.stop() }
         let client = TokenClient(settings: fast(), secrets: secrets)
         let start = Date()
-        let results = await client.exchange([request(service.service(exchangePath: "/length")),
-                                             request(service.service(exchangePath: "/stream"))])
+        let results = await client.exchange(["/length", "/stream"].map { request(service.service(exchangePath: $0)) })
         #expect(Date().timeIntervalSince(start) < 3)
         for result in results {
             let error = try #require(failed(result))
             #expect(error.kind == .responseTooLarge)
             #expect(error.message == "crm: response larger than 65536 bytes")
         }
-        #expect(producer.produced < 16 << 20)
+        #expect(producer.produced < 512 * 1024)
+        #expect(service.recorder.count == 2)  // not retried
     }
 
-    @Test("a redirect is refused, not followed")
-    func redirect() async throws {
+    @Test("redirects are refused, not followed", arguments: [301, 302, 303, 307, 308])
+    func redirect(status: Int) async throws {
         let service = try await TestService.start { request, _, _ in
             if request.path == "/moved" { return json(okBody()) }
-            return HTTPResponse(statusCode: .found, headers: HTTPHeaders([.location: "/moved?token=abc"]),
-                                body: Data("see other".utf8))
+            return HTTPResponse(statusCode: HTTPStatusCode(status, phrase: "Redirect"),
+                                headers: HTTPHeaders([.location: "/moved?token=abc"]), body: Data("see other".utf8))
         }
         defer { service.stop() }
         let client = TokenClient(settings: fast(), secrets: secrets)
         let error = try #require(failed(await client.exchange([request(service.service())])[0]))
         #expect(error.kind == .redirect)
-        #expect(error.message == "crm: redirect (HTTP 302) to \(service.url("/moved"))?… refused")
+        #expect(error.message == "crm: redirect (HTTP \(status)) to \(service.url("/moved"))?… refused")
         #expect(service.recorder.calls.map(\.path) == ["/exchange"])
     }
 
@@ -587,6 +667,89 @@ struct TokenClientTests {
         }
         #expect(value == 42)
     }
+
+    @Test("runBlocking on every thread of the shared pool does not deadlock", .timeLimit(.minutes(1)))
+    func blockingOnThePool() async throws {
+        // The FlyingFox server needs the shared pool, which this test blocks: a thread server.
+        let server = try ThreadServer(response: okBody())
+        defer { server.stop() }
+        let client = TokenClient(settings: fast(), secrets: secrets)
+        let service = Service(id: "crm", name: "CRM", tokenExchangeURL: "http://127.0.0.1:\(server.port)/exchange",
+                              tokenRevokeURL: "http://127.0.0.1:\(server.port)/revoke", envVar: "CRM_API_KEY",
+                              secretEnv: "SC_SECRET_CRM", skillPath: "skills/crm.md", skill: "", ttlDays: 90)
+        let requests = (0..<8).map { request(service, $0) }
+        // More blocked callers than the pool has threads; each needs child tasks to finish.
+        let width = ProcessInfo.processInfo.activeProcessorCount * 2 + 2
+        let counts = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<width {
+                group.addTask { exchangeSynchronously(client, requests) }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(counts == width * requests.count)
+    }
+}
+
+/// A keep-alive HTTP/1.1 server on plain threads that answers every request with `response`.
+private final class ThreadServer: @unchecked Sendable {
+    let port: UInt16
+    private let listener: Int32
+
+    init(response object: [String: Any]) throws {
+        let body = try JSONSerialization.data(withJSONObject: object)
+        let reply = Data("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = listener
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                guard bind(fd, $0, length) == 0, listen(fd, 64) == 0, getsockname(fd, $0, &length) == 0 else {
+                    throw CancellationError()
+                }
+            }
+        }
+        port = UInt16(bigEndian: address.sin_port)
+        Thread.detachNewThread {
+            while true {
+                let client = accept(fd, nil, nil)
+                guard client >= 0 else { return }
+                Thread.detachNewThread { Self.serve(client, reply: reply) }
+            }
+        }
+    }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private static func serve(_ fd: Int32, reply: Data) {
+        defer { close(fd) }
+        var buffer = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            guard n > 0 else { return }
+            buffer += chunk[0..<n]
+            // One request: head, then Content-Length bytes of body.
+            while let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                guard buffer.count >= end.upperBound + length else { break }
+                buffer.removeFirst(end.upperBound + length)
+                _ = reply.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+        }
+    }
+}
+
+/// A synchronous caller of the client, as the apply executor is.
+private func exchangeSynchronously(_ client: TokenClient, _ requests: [ExchangeRequest]) -> Int {
+    runBlocking { await client.exchange(requests) }.filter { succeeded($0) != nil }.count
 }
 
 private extension HTTPResponse {

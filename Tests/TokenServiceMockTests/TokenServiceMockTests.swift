@@ -285,9 +285,11 @@ struct TokenServiceMockTests {
             #expect(try await mock.exchange(requestID: "f-trickle").string("token_id") == trickled.token_id)
 
             // Bad /_faults bodies are refused.
-            for body in [#"{"error_rate":2}"#, #"{"nope":0.1}"#, #"{"latency_ms":-1}"#, "[]"] {
+            for body in [#"{"error_rate":2}"#, #"{"nope":0.1}"#, #"{"latency_ms":-1}"#, #"{"latency_ms":1.5}"#, "[]"] {
                 #expect(try await mock.post("/_faults", secret: nil, body: Data(body.utf8)).status == 400, "\(body)")
             }
+            let whole = try await mock.post("/_faults", secret: nil, body: Data(#"{"latency-ms":0.0,"error_rate":0}"#.utf8))
+            #expect(whole.status == 200 && whole.json?["latency_ms"] as? Int == 0)
         }
     }
 

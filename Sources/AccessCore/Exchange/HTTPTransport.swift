@@ -114,7 +114,6 @@ private final class Transfer: @unchecked Sendable {
     var body = Data()
     var sent = false
     var finished = false
-    var debugBytes = 0
     var redirected: (status: Int, location: String?)?
     /// Why the transfer was cancelled on purpose; it wins over the error that follows.
     var abortReason: TransferOutcome?
@@ -211,13 +210,15 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
             refuse = true
         }
         t.lock.unlock()
+        // FoundationNetworking ignores the disposition (it never pauses the transfer), so
+        // a refused response is stopped by cancelling the task.
         completionHandler(refuse ? .cancel : .allow)
+        if refuse { dataTask.cancel() }
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         guard let t = transfer(dataTask.taskIdentifier) else { return }
         t.lock.lock()
-        t.debugBytes += data.count
         guard t.abortReason == nil else {
             t.lock.unlock()
             return
@@ -252,7 +253,6 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
             outcome = .response(status: status, contentType: t.contentType, body: t.body)
         }
         t.body = Data()
-        if ProcessInfo.processInfo.environment["EXDEBUG"] != nil { print("EXDEBUG delivered bytes:", t.debugBytes, outcome) }
         t.lock.unlock()
         t.finish(outcome)
     }

@@ -148,10 +148,10 @@ enum ResponseValidation {
 
     /// The body as a JSON object, or why it is not one.
     static func jsonObject(_ body: Data, contentType: String?) -> Result<[String: Any], Refusal> {
-        let typeNote = contentType.map { " (content type \(Redaction.excerpt($0, limit: 40)))" } ?? ""
-        guard !body.isEmpty else { return .failure(Refusal("response body is empty\(typeNote)")) }
+        func typeNote() -> String { contentType.map { " (content type \(Redaction.excerpt($0, limit: 40)))" } ?? "" }
+        guard !body.isEmpty else { return .failure(Refusal("response body is empty\(typeNote())")) }
         guard let value = try? JSONSerialization.jsonObject(with: body, options: []) else {
-            return .failure(Refusal("response is not JSON\(typeNote)"))
+            return .failure(Refusal("response is not JSON\(typeNote())"))
         }
         guard let object = value as? [String: Any] else { return .failure(Refusal("response is not a JSON object")) }
         return .success(object)

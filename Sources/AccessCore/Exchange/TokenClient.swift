@@ -402,22 +402,3 @@ public final class TokenClient: Sendable {
         }
     }
 }
-
-/// Runs async work from synchronous code and waits for it (the apply executor is
-/// synchronous). Do not call it from a task or an actor: it blocks the calling thread.
-@available(*, noasync, message: "blocks the calling thread; await the work instead")
-public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let box = BlockingBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task.detached {
-        box.value = await body()
-        done.signal()
-    }
-    done.wait()
-    return box.value!
-}
-
-/// The result slot of `runBlocking`: written once by the task, read after the semaphore.
-private final class BlockingBox<T>: @unchecked Sendable {
-    var value: T?
-}
