@@ -278,14 +278,14 @@ struct TokenClientTests {
         }
         defer { service.stop() }
         let client = TokenClient(settings: fast { $0.backoff = 0.001 }, secrets: secrets)
-        let results = await client.exchange((0..<300).map { request(service.service(), $0) })
+        let results = await client.exchange((0..<150).map { request(service.service(), $0) })
         let failures = results.compactMap(failed)
-        #expect(failures.count < 30)  // expected ~8 (0.3^3 of 300)
+        #expect(failures.count < 20)  // expected ~4 (0.3^3 of 150)
         for error in failures {
             #expect(error.message == "crm: HTTP 500 after 3 attempts")
             #expect(error.attempts == 3)
         }
-        #expect(service.recorder.count < 300 * 3)
+        #expect(service.recorder.count < 150 * 3)
     }
 
     @Test("a handler slower than the total timeout: timed out")
@@ -295,22 +295,22 @@ struct TokenClientTests {
             return json(okBody())
         }
         defer { service.stop() }
-        let client = TokenClient(settings: fast { $0.totalTimeout = 0.4 }, secrets: secrets)
+        let client = TokenClient(settings: fast { $0.totalTimeout = 0.25 }, secrets: secrets)
         let start = Date()
         let error = try #require(failed(await client.exchange([request(service.service())])[0]))
-        #expect(Date().timeIntervalSince(start) < 1.5)
+        #expect(Date().timeIntervalSince(start) < 2)
         #expect(error.kind == .timeout)
-        #expect(error.message == "crm: timed out after 0.4 s")
+        #expect(error.message == "crm: timed out after 0.25 s")
     }
 
     @Test("an answer slower than the connect timeout but within the total timeout is fine")
     func slowButConnected() async throws {
         let service = try await TestService.start { _, _, _ in
-            try await Task.sleep(nanoseconds: 400_000_000)
+            try await Task.sleep(nanoseconds: 250_000_000)
             return json(okBody())
         }
         defer { service.stop() }
-        let client = TokenClient(settings: fast { $0.connectTimeout = 0.1 }, secrets: secrets)
+        let client = TokenClient(settings: fast { $0.connectTimeout = 0.05 }, secrets: secrets)
         let results = await client.exchange([request(service.service())])
         #expect(succeeded(results[0]) != nil)
         #expect(service.recorder.count == 1)
@@ -347,30 +347,30 @@ struct TokenClientTests {
                               tokenRevokeURL: "http://127.0.0.1:\(port)/revoke", envVar: "CRM_API_KEY",
                               secretEnv: "SC_SECRET_CRM", skillPath: "skills/crm.md", skill: "", ttlDays: 90)
         service.keyPrefix = nil
-        let client = TokenClient(settings: fast { $0.connectTimeout = 0.3; $0.attempts = 2 }, secrets: secrets)
+        let client = TokenClient(settings: fast { $0.connectTimeout = 0.15; $0.attempts = 2 }, secrets: secrets)
         let start = Date()
         let error = try #require(failed(await client.exchange([request(service)])[0]))
         let elapsed = Date().timeIntervalSince(start)
-        #expect(elapsed >= 0.6 && elapsed < 2)
+        #expect(elapsed >= 0.3 && elapsed < 3)
         #expect(error.kind == .network)
-        #expect(error.message == "crm: could not connect within 0.3 s after 2 attempts")
+        #expect(error.message == "crm: could not connect within 0.15 s after 2 attempts")
     }
 
     @Test("a body trickling in past the deadline: timed out")
     func slowTrickle() async throws {
         let service = try await TestService.start { _, _, _ in
             let text = Array(#"{"status":"ok","api_key":"crm_live_0123456789abcdef","token_id":"t"}"#.utf8)
-            let body = SlowBody(chunks: text.map { [$0] }, delay: 0.1, recorder: Recorder())
+            let body = SlowBody(chunks: text.map { [$0] }, delay: 0.05, recorder: Recorder())
             return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"],
                                 body: HTTPBodySequence(from: body))
         }
         defer { service.stop() }
-        let client = TokenClient(settings: fast { $0.totalTimeout = 0.5 }, secrets: secrets)
+        let client = TokenClient(settings: fast { $0.totalTimeout = 0.3 }, secrets: secrets)
         let start = Date()
         let error = try #require(failed(await client.exchange([request(service.service())])[0]))
         #expect(Date().timeIntervalSince(start) < 2)
         #expect(error.kind == .timeout)
-        #expect(error.message == "crm: timed out after 0.5 s")
+        #expect(error.message == "crm: timed out after 0.3 s")
     }
 
     @Test("malformed JSON and HTML with 200 are refused")

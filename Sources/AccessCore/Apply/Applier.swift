@@ -104,15 +104,21 @@ public enum Applier {
             return ApplyReport(plan: plan, runID: run.runID, failures: [:], succeeded: 0)
         }
         guard settings.confirm(plan) else { throw .failed("apply cancelled; nothing was changed") }
+        var timer = PhaseTimer()
         try run.registry()
+        timer.lap("apply: registry and pending rows")
         Fault.point("after-registry")
         try run.exchange()
+        timer.lap("apply: key exchange")
         Fault.point("after-exchange")
         try run.files()
+        timer.lap("apply: home files")
         Fault.point("after-files")
         try run.revoke()
+        timer.lap("apply: revocation")
         Fault.point("after-revoke")
         try run.record(result: run.failures.isEmpty ? "applied" : "partly applied")
+        timer.lap("apply: run record")
         return ApplyReport(plan: plan, runID: run.runID, failures: run.failures, succeeded: run.succeeded)
     }
 

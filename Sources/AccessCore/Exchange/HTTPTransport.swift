@@ -57,9 +57,11 @@ final class HTTPTransport: Sendable {
         session.invalidateAndCancel()
     }
 
-    /// Sends `request` and waits for the outcome. The attempt is abandoned when it has not
-    /// been sent `connectTimeout` seconds from now, or at `deadline`.
-    func perform(_ request: URLRequest, connectTimeout: Double, deadline: DispatchTime) async -> TransferOutcome {
+    /// Sends `request` and waits for the outcome. The attempt is abandoned at `deadline`,
+    /// or when its body has not been sent `connectTimeout` seconds from now (a request with a
+    /// body only: FoundationNetworking reports nothing between connecting and the answer
+    /// otherwise).
+    func perform(_ request: URLRequest, connectTimeout: Double?, deadline: DispatchTime) async -> TransferOutcome {
         if Task.isCancelled { return .cancelled }
         var request = request
         let remaining = Double(deadline.uptimeNanoseconds &- min(DispatchTime.now().uptimeNanoseconds,
@@ -71,21 +73,23 @@ final class HTTPTransport: Sendable {
         let transfer = Transfer()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<TransferOutcome, Never>) in
-                let task = session.dataTask(with: request)
                 transfer.lock.lock()
                 transfer.continuation = continuation
-                transfer.task = task
                 let early = transfer.abortReason
                 transfer.lock.unlock()
                 if let early {
-                    // Cancelled before it started: nothing was sent.
+                    // Cancelled before it started: nothing is sent.
                     transfer.finish(early)
                     return
                 }
+                let task = session.dataTask(with: request)
                 delegate.register(transfer, for: task.taskIdentifier)
+                transfer.lock.lock()
+                transfer.task = task
+                transfer.lock.unlock()
                 var timers: [(DispatchTime, DispatchWorkItem)] = []
-                let connectAt = DispatchTime.now() + connectTimeout
-                if connectAt < deadline {
+                if let connectTimeout, request.httpBody != nil, DispatchTime.now() + connectTimeout < deadline {
+                    let connectAt = DispatchTime.now() + connectTimeout
                     timers.append((connectAt, DispatchWorkItem { [weak transfer] in
                         transfer?.abort(.connectTimeout, onlyIfUnsent: true)
                     }))

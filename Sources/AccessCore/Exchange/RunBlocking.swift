@@ -12,7 +12,7 @@ import Foundation
 @available(*, noasync, message: "blocks the calling thread; await the work instead")
 public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let box = BlockingBox<T>()
-    if #available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *), ProcessInfo.processInfo.environment["OLDRB"] == nil {
+    if #available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *) {
         let executor = CallerThreadExecutor()
         Task(executorPreference: executor) {
             box.value = await body()

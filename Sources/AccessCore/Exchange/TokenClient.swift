@@ -38,7 +38,8 @@ public final class TokenClient: Sendable {
         }
     }
 
-    /// Revokes tokens; 200 and 404 (already gone) are success. Results are in request order.
+    /// Revokes tokens; 200 `{"status":"ok"}`, 204, and 404 or 410 (already gone) are success.
+    /// Results are in request order.
     public func revoke(_ requests: [RevokeRequest],
                        progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<Void, ExchangeError>] {
         let secrets = resolveSecrets(requests.map { ($0.serviceID, $0.secretEnv) })
@@ -48,10 +49,12 @@ public final class TokenClient: Sendable {
     }
 
     /// GET `url`, without credentials; a 2xx answer means healthy. One attempt, within the
-    /// connect and total timeouts. `service` (an id) prefixes the error message.
+    /// total timeout. `service` (an id) prefixes the error message.
     public func health(_ url: String, service: String? = nil) async -> Result<Void, ExchangeError> {
-        let label = service ?? "health check"
-        guard let target = Self.httpURL(url) else {
+        let target = Self.httpURL(url)
+        let label = service ?? target.map { url in url.host.map { $0 + (url.port.map { ":\($0)" } ?? "") } ?? "" }
+            .map { Redaction.excerpt($0, limit: 80) } ?? "health check"
+        guard let target else {
             return .failure(ExchangeError(kind: .invalidRequest, message: "\(label): health_url is not an http(s) URL"))
         }
         var request = URLRequest(url: target)
@@ -59,7 +62,7 @@ public final class TokenClient: Sendable {
         request.setValue("application/json", forHTTPHeaderField: "Accept")
         request.setValue("accessctl/\(AccessctlVersion.current)", forHTTPHeaderField: "User-Agent")
         let deadline = DispatchTime.now() + settings.totalTimeout
-        let outcome = await transport.perform(request, connectTimeout: settings.connectTimeout, deadline: deadline)
+        let outcome = await transport.perform(request, connectTimeout: nil, deadline: deadline)
         switch outcome {
         case .response(let status, _, _) where (200...299).contains(status):
             return .success(())
@@ -67,7 +70,7 @@ public final class TokenClient: Sendable {
             return .failure(ExchangeError(kind: .httpStatus, message: "\(label): health check answered HTTP \(status)"
                 + Self.excerptNote(body, secrets: []), httpStatus: status, attempts: 1))
         default:
-            return .failure(failure(for: outcome, label: label, attempts: 1, lastStatus: nil))
+            return .failure(failure(for: outcome, label: label, attempts: 1))
         }
     }
 
@@ -114,7 +117,7 @@ public final class TokenClient: Sendable {
         switch sent {
         case .failure(let error):
             return .failure(error)
-        case .success(let answer) where answer.status == 404 || answer.status == 410:
+        case .success(let answer) where answer.status == 404 || answer.status == 410 || answer.status == 204:
             return .success(())
         case .success(let answer):
             switch ResponseValidation.jsonObject(answer.body, contentType: answer.contentType) {
@@ -165,11 +168,11 @@ public final class TokenClient: Sendable {
                 return .failure(ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)"
                     + Self.excerptNote(body, secrets: [secret.revealed]), httpStatus: status, attempts: attempt))
             case .network(let code) where Self.isTransient(code):
-                retryable = failure(for: outcome, label: label, attempts: attempt, lastStatus: nil)
+                retryable = failure(for: outcome, label: label, attempts: attempt)
             case .connectTimeout:
-                retryable = failure(for: outcome, label: label, attempts: attempt, lastStatus: nil)
+                retryable = failure(for: outcome, label: label, attempts: attempt)
             default:
-                return .failure(failure(for: outcome, label: label, attempts: attempt, lastStatus: nil))
+                return .failure(failure(for: outcome, label: label, attempts: attempt))
             }
             if attempt >= settings.attempts { return .failure(retryable) }
             let delay = settings.backoff * pow(2, Double(attempt - 1)) * Double.random(in: 0.5...1.5)
@@ -183,7 +186,7 @@ public final class TokenClient: Sendable {
     }
 
     /// The error for an outcome that is not an HTTP answer.
-    private func failure(for outcome: TransferOutcome, label: String, attempts: Int, lastStatus: Int?) -> ExchangeError {
+    private func failure(for outcome: TransferOutcome, label: String, attempts: Int) -> ExchangeError {
         switch outcome {
         case .response(let status, _, _):
             return ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)", httpStatus: status,
@@ -195,8 +198,8 @@ public final class TokenClient: Sendable {
             return ExchangeError(kind: .network, message: "\(label): could not connect within "
                 + "\(Self.seconds(settings.connectTimeout))" + Self.attemptsNote(attempts), attempts: attempts)
         case .deadline:
-            return ExchangeError(kind: .timeout, message: "\(label): timed out after \(Self.seconds(settings.totalTimeout))",
-                                 attempts: attempts)
+            return ExchangeError(kind: .timeout, message: "\(label): timed out after \(Self.seconds(settings.totalTimeout))"
+                + (attempts > 1 ? " (\(attempts) attempts)" : ""), attempts: attempts)
         case .tooLarge:
             return ExchangeError(kind: .responseTooLarge,
                                  message: "\(label): response larger than \(settings.maxResponseBytes) bytes",
