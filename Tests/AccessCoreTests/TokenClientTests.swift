@@ -652,7 +652,35 @@ struct TokenClientTests {
         #expect(all.contains("[redacted]"))
     }
 
-    @Test("RevokeRequest and ExchangeRequest keep secrets out of their descriptions")
+    @Test("RFC 3339 forms of expires_at; user_email and request_id are JSON-escaped")
+    func expiryFormsAndEscaping() async throws {
+        let forms = ["2099-01-02T03:04:05Z", "2099-01-02t03:04:05z", "2099-01-02T05:04:05.123456+02:00",
+                     "2099-01-01T22:34:05-04:30"]
+        let service = try await TestService.start { _, call, _ in
+            json(okBody(expires: forms[Int(call.body["request_id"] ?? "") ?? 0]))
+        }
+        defer { service.stop() }
+        let client = TokenClient(settings: fast(), secrets: secrets)
+        let email = "o\"brien\n\\x@example.com"
+        let results = await client.exchange(forms.indices.map {
+            ExchangeRequest(service: service.service(), userEmail: email, requestID: String($0))
+        })
+        #expect(results.map { succeeded($0)?.expiresAt } == Array(repeating: 4_071_006_245, count: forms.count))
+        #expect(service.recorder.calls.allSatisfy { $0.body["user_email"] == email })
+
+        let bad = ["2099-02-30T00:00:00Z", "2099-01-02 03:04:05Z", "2099-01-02T03:04:05", "2099-01-02T03:04Z",
+                   "2099-01-02T03:04:05+2:00", "99-01-02T03:04:05Z", "2099-01-02T03:04:05.Z"]
+        let refusing = try await TestService.start { _, call, _ in
+            json(okBody(expires: bad[Int(call.body["request_id"] ?? "") ?? 0]))
+        }
+        defer { refusing.stop() }
+        let refused = await client.exchange(bad.indices.map {
+            ExchangeRequest(service: refusing.service(), userEmail: "a@example.com", requestID: String($0))
+        })
+        #expect(refused.allSatisfy { failed($0)?.message == "crm: expires_at is not an RFC 3339 date-time" })
+    }
+
+    @Test("an issued key shows only its fingerprint")
     func issuedKeyDescription() {
         let key = IssuedKey(apiKey: Secret("crm_live_0123456789abcdef"), tokenID: "t", expiresAt: 1)
         #expect(!"\(key)".contains("0123456789abcdef"))

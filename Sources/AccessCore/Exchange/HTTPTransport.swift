@@ -14,7 +14,7 @@ enum TransferOutcome: Sendable {
     case connectTimeout
     /// The request's deadline passed.
     case deadline
-    /// The body grew past the limit; reading stopped there.
+    /// The body grew past the limit (or announced a larger length); the transfer was cancelled.
     case tooLarge
     /// A transport error (connection refused, reset, DNS, TLS, ...).
     case network(URLError.Code)
@@ -27,6 +27,17 @@ enum TransferOutcome: Sendable {
 ///
 /// The session keeps connections alive and allows `concurrency` of them per host, so a
 /// batch of exchanges with one service reuses a small pool of connections.
+///
+/// What FoundationNetworking (libcurl underneath) does not do, and how this copes:
+/// - it ignores the disposition of `didReceive response` and never pauses a transfer, so a
+///   refused response is stopped with `cancel()`;
+/// - a cancel lands only between libcurl's read batches: at loopback speed a few more MB
+///   can arrive (and are dropped here) before it does; this class keeps at most the limit;
+/// - it does not tell the delegate about 301, 302, 303 and 307 responses before their body
+///   is read (it keeps that body itself), only through `willPerformHTTPRedirection`,
+///   which refuses them; 308 and other 3xx come as responses and are cancelled at once;
+/// - it has no separate connect timeout, and its request timeout counts whole seconds: the
+///   connect phase is bounded here (until the request body is sent) and so is the total.
 final class HTTPTransport: Sendable {
     private let session: URLSession
     private let delegate: TransferDelegate

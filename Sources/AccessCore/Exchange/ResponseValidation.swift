@@ -138,7 +138,8 @@ enum ResponseValidation {
     static func tokenIDProblem(_ tokenID: String) -> String? {
         let length = tokenID.unicodeScalars.count
         guard tokenIDLength.contains(length) else {
-            return "token_id is \(length) characters long; expected \(tokenIDLength.lowerBound) to \(tokenIDLength.upperBound)"
+            return "token_id is \(length) characters long; "
+                + "expected \(tokenIDLength.lowerBound) to \(tokenIDLength.upperBound)"
         }
         if let bad = tokenID.unicodeScalars.first(where: { $0.value < 0x21 || $0.value > 0x7E }) {
             return "token_id has characters outside printable ASCII (\(Redaction.describe(bad)))"

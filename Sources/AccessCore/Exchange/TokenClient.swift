@@ -34,7 +34,8 @@ public final class TokenClient: Sendable {
                          progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<IssuedKey, ExchangeError>] {
         let secrets = resolveSecrets(requests.map { ($0.service.id, $0.service.secretEnv) })
         return await boundedMap(requests, progress: progress) { request in
-            await self.exchangeOne(request, secret: secrets[Self.secretKey(service: request.service.id, name: request.service.secretEnv)]!)
+            let secret = secrets[Self.secretKey(service: request.service.id, name: request.service.secretEnv)]!
+            return await self.exchangeOne(request, secret: secret)
         }
     }
 
@@ -44,7 +45,8 @@ public final class TokenClient: Sendable {
                        progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<Void, ExchangeError>] {
         let secrets = resolveSecrets(requests.map { ($0.serviceID, $0.secretEnv) })
         return await boundedMap(requests, progress: progress) { request in
-            await self.revokeOne(request, secret: secrets[Self.secretKey(service: request.serviceID, name: request.secretEnv)]!)
+            let secret = secrets[Self.secretKey(service: request.serviceID, name: request.secretEnv)]!
+            return await self.revokeOne(request, secret: secret)
         }
     }
 
@@ -192,7 +194,8 @@ public final class TokenClient: Sendable {
             return ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)", httpStatus: status,
                                  attempts: attempts)
         case .redirect(let status, let location):
-            return ExchangeError(kind: .redirect, message: "\(label): redirect (HTTP \(status)) to \(location ?? "an unknown location") refused",
+            let target = location ?? "an unknown location"
+            return ExchangeError(kind: .redirect, message: "\(label): redirect (HTTP \(status)) to \(target) refused",
                                  httpStatus: status, attempts: attempts)
         case .connectTimeout:
             return ExchangeError(kind: .network, message: "\(label): could not connect within "
@@ -364,7 +367,9 @@ public final class TokenClient: Sendable {
 
     private static func objectNote(_ object: [String: Any], secrets: [String]) -> String {
         var parts: [String] = []
-        if let status = object["status"] as? String { parts.append("status \(Redaction.excerpt(status, limit: 20, redacting: secrets, tokens: true))") }
+        if let status = object["status"] as? String {
+            parts.append("status \(Redaction.excerpt(status, limit: 20, redacting: secrets, tokens: true))")
+        }
         if let error = ResponseValidation.errorExcerpt(object, redacting: secrets) { parts.append(error) }
         return parts.isEmpty ? "" : " (" + parts.joined(separator: ": ") + ")"
     }
