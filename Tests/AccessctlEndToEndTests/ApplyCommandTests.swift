@@ -161,8 +161,9 @@ struct ApplyCommandTests {
     @Test("faults at the service: the affected connections fail clearly (exit 3), the rest applies; a clean run converges")
     func serviceFaults() throws {
         try Scratch.with { scratch in
-            let setup = try Setup(scratch, firstUID: 25300)
-            try setup.mock.faults(["error_rate": 0.3, "malformed_rate": 0.1, "bad_key_rate": 0.1, "redirect_rate": 0.1])
+            let setup = try Setup(scratch, firstUID: 25300, extraConfig: "http: {timeout_seconds: 2, connect_timeout_seconds: 1}")
+            try setup.mock.faults(["error_rate": 0.3, "malformed_rate": 0.1, "bad_key_rate": 0.1, "redirect_rate": 0.1,
+                                   "oversized_rate": 0.1, "trickle_rate": 0.1, "html_rate": 0.05])
             let faulty = try setup.apply()
             #expect(faulty.status == 3, "\(faulty.stdout)\(faulty.stderr)")
             #expect(faulty.stderr.contains("failed: connection."))
@@ -170,7 +171,8 @@ struct ApplyCommandTests {
             #expect(state.connections.contains { $0.status == .error && $0.lastError != nil })
             #expect(state.connections.contains { $0.status == .active })
             for key in try setup.server.keys() { #expect(!faulty.stderr.contains(key) && !faulty.stdout.contains(key)) }
-            try setup.mock.faults(["error_rate": 0, "malformed_rate": 0, "bad_key_rate": 0, "redirect_rate": 0])
+            try setup.mock.faults(["error_rate": 0, "malformed_rate": 0, "bad_key_rate": 0, "redirect_rate": 0,
+                                   "oversized_rate": 0, "trickle_rate": 0, "html_rate": 0])
             let clean = try setup.apply()
             #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
             try setup.expectConverged()
