@@ -1,4 +1,9 @@
 import CGit2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The result of `git_libgit2_init()`, called once per process on first use.
 private let libgit2InitCode: Int32 = git_libgit2_init()
@@ -18,7 +23,8 @@ private let libgit2InitCode: Int32 = git_libgit2_init()
 ///
 /// A repository is not thread-safe: use each instance from one thread at a time.
 public final class GitRepository {
-    private let repo: OpaquePointer
+    /// The libgit2 repository (`git_repository *`), for the other files of this module.
+    let repo: OpaquePointer
     private let odb: OpaquePointer
 
     /// The path the repository was opened with.
@@ -34,11 +40,16 @@ public final class GitRepository {
     /// - parameter path: The repository's directory.
     /// - throws: A ``GitError`` if the directory is missing, is not a
     ///   repository, or the repository is corrupt.
-    public init(path: String) throws(GitError) {
+    public convenience init(path: String) throws(GitError) {
+        try self.init(path: path, flags: GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue)
+    }
+
+    /// Opens the repository at `path` with `git_repository_open_flag_t` flags.
+    private init(path: String, flags: UInt32) throws(GitError) {
         let operation = "open repository at \(path)"
         try check(libgit2InitCode, operation)
         var repo: OpaquePointer?
-        try check(git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), operation)
+        try check(git_repository_open_ext(&repo, path, flags, nil), operation)
         guard let repo else { throw .noResult(operation) }
         var odb: OpaquePointer?
         let code = git_repository_odb(&odb, repo)
@@ -63,6 +74,62 @@ public final class GitRepository {
     deinit {
         git_odb_free(odb)
         git_repository_free(repo)
+    }
+
+    /// Opens the bare repository at `path`, creating it first if there is none.
+    ///
+    /// Use it for a clone that is only ever updated with
+    /// ``fetch(remote:branch:into:)``:
+    ///
+    /// ```swift
+    /// let clone = try GitRepository.initBare(path: "/var/lib/accessctl/desired.git")
+    /// let head = try clone.fetch(remote: "ssh://git@git.example.com/access.git", branch: "main")
+    /// ```
+    ///
+    /// Only `path` itself is considered: parent directories are not searched,
+    /// and a `.git` directory or gitlink file inside `path` is not followed.
+    /// When `path` does not exist, its last component is created (its parent
+    /// must exist); an existing empty directory is initialised in place. HEAD
+    /// of a new repository is unborn, and nothing else is written.
+    ///
+    /// - parameter path: The repository's directory (the git directory itself).
+    /// - returns: The opened repository; ``isBare`` is true.
+    /// - throws: A ``GitError`` if `path` holds a repository that is not bare
+    ///   or anything else that is not an empty directory (code `GIT_EEXISTS`),
+    ///   or if the repository cannot be created or opened.
+    public static func initBare(path: String) throws(GitError) -> GitRepository {
+        let operation = "create bare repository at \(path)"
+        try check(libgit2InitCode, operation)
+        if let repository = try openBare(path, operation) { return repository }
+        try expectNothingAt(path, operation)
+        var options = git_repository_init_options()
+        try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), operation)
+        options.flags = GIT_REPOSITORY_INIT_BARE.rawValue | GIT_REPOSITORY_INIT_MKDIR.rawValue
+            | GIT_REPOSITORY_INIT_NO_REINIT.rawValue
+        var repo: OpaquePointer?
+        let code = git_repository_init_ext(&repo, path, &options)
+        git_repository_free(repo)
+        // GIT_EEXISTS: another process created it meanwhile; open that one.
+        if code < 0 && code != GIT_EEXISTS.rawValue { throw GitError.last(code: code, operation: operation) }
+        guard let repository = try openBare(path, operation) else { throw .noResult(operation) }
+        return repository
+    }
+
+    /// Opens the bare repository at exactly `path`; nil if there is no repository there.
+    private static func openBare(_ path: String, _ operation: String) throws(GitError) -> GitRepository? {
+        let repository: GitRepository
+        do {
+            let flags = GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue | GIT_REPOSITORY_OPEN_NO_DOTGIT.rawValue
+            repository = try GitRepository(path: path, flags: flags)
+        } catch where error.code == GIT_ENOTFOUND.rawValue {
+            return nil
+        }
+        guard repository.isBare else {
+            throw GitError(code: GIT_EEXISTS.rawValue, errorClass: Int32(GIT_ERROR_REPOSITORY.rawValue),
+                           message: "'\(path)' is a repository with a working directory, not a bare repository",
+                           operation: operation)
+        }
+        return repository
     }
 
     /// Whether the repository is bare (has no working directory).
@@ -257,6 +324,57 @@ public final class GitRepository {
         return result == 1
     }
 
+    /// The id a reference points at, if the reference exists.
+    ///
+    /// Symbolic references (such as `HEAD`) are followed; annotated tags are
+    /// not peeled, so `refs/tags/v1` may name a tag object rather than a commit.
+    ///
+    /// ```swift
+    /// if let previous = repository.reference("refs/remotes/origin/main") { ... }
+    /// ```
+    ///
+    /// - parameter name: A full reference name, such as `refs/heads/main` or `HEAD`.
+    /// - returns: The id, or nil if the reference does not exist, is unborn,
+    ///   or `name` is not a valid reference name.
+    public func reference(_ name: String) -> ObjectID? {
+        var oid = git_oid()
+        guard git_reference_name_to_id(&oid, repo, name) == 0 else { return nil }
+        return withUnsafePointer(to: &oid) { ObjectID($0) }
+    }
+
+    /// The signature of a signed commit, and the bytes it signs.
+    ///
+    /// The signature is the commit's `gpgsig` header: an OpenPGP, X.509 or
+    /// SSH signature in ASCII armor, such as `-----BEGIN SSH SIGNATURE-----`.
+    /// The payload is the commit object without that header, which is what
+    /// `gpg --verify` or `ssh-keygen -Y verify -n git` check the signature
+    /// against. GitStore does not verify anything itself.
+    ///
+    /// ```swift
+    /// if let (signature, payload) = try repository.signature(of: head) { ... }
+    /// ```
+    ///
+    /// - parameter commit: A commit id.
+    /// - returns: The signature and its payload, or nil if the commit is not signed.
+    /// - throws: A ``GitError`` if the object is missing or not a commit.
+    public func signature(of commit: ObjectID) throws(GitError) -> (signature: String, payload: [UInt8])? {
+        let operation = "extract signature of commit \(commit)"
+        // Look the commit up first: git_commit_extract_signature reports a
+        // missing object with the same GIT_ENOTFOUND as a missing signature.
+        git_commit_free(try lookupCommit(commit, operation))
+        var oid = commit.oid
+        var signature = git_buf()
+        var payload = git_buf()
+        defer {
+            git_buf_dispose(&signature)
+            git_buf_dispose(&payload)
+        }
+        let code = git_commit_extract_signature(&signature, &payload, repo, &oid, "gpgsig")
+        if code == GIT_ENOTFOUND.rawValue { return nil }
+        try check(code, operation)
+        return (String(decoding: bytes(of: signature), as: UTF8.self), bytes(of: payload))
+    }
+
     // MARK: - Helpers
 
     private func lookupCommit(_ id: ObjectID, _ operation: String) throws(GitError) -> OpaquePointer {
@@ -281,6 +399,36 @@ extension GitRepository: Sendable {}
 private func objectID(_ oid: UnsafePointer<git_oid>?, _ operation: String) throws(GitError) -> ObjectID {
     guard let id = ObjectID(oid) else { throw .noResult(operation) }
     return id
+}
+
+/// Throws `GIT_EEXISTS` unless `path` is missing or an empty directory.
+private func expectNothingAt(_ path: String, _ operation: String) throws(GitError) {
+    let exists = { (what: String) in
+        GitError(code: GIT_EEXISTS.rawValue, errorClass: Int32(GIT_ERROR_REPOSITORY.rawValue),
+                 message: "'\(path)' \(what)", operation: operation)
+    }
+    guard let directory = opendir(path) else {
+        switch errno {
+        case ENOENT: return
+        case ENOTDIR: throw exists("exists and is not a directory")
+        default: throw exists("exists and cannot be read: \(String(cString: strerror(errno)))")
+        }
+    }
+    defer { closedir(directory) }
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if name != "." && name != ".." {
+            throw exists("is neither a bare repository nor an empty directory")
+        }
+    }
+}
+
+/// The bytes of a libgit2 buffer.
+private func bytes(of buffer: git_buf) -> [UInt8] {
+    guard let pointer = buffer.ptr, buffer.size > 0 else { return [] }
+    return Array(UnsafeRawBufferPointer(start: pointer, count: buffer.size))
 }
 
 private func signature(_ pointer: UnsafePointer<git_signature>?, _ operation: String) throws(GitError) -> GitSignature {

@@ -6,6 +6,16 @@ import Glibc
 
 @main
 struct Accessctl: ParsableCommand {
+    static func main() {
+        LogfmtHandler.bootstrap()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "accessctl",
         abstract: "GitOps reconciler for service access and API keys on a shared analysis server.",
@@ -19,7 +29,8 @@ struct Accessctl: ParsableCommand {
             by a guard (stale plan, mass removal, empty desired state), 64 usage error.
             """,
         version: AccessctlVersion.current,
-        subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self]
+        subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self,
+                      StatusCommand.self, HealthCommand.self]
     )
 }
 

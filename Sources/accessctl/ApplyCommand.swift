@@ -38,6 +38,9 @@ struct ApplyCommand: ParsableCommand {
     @Flag(name: .long, help: "Allow a plan that removes more than the configured share of memberships, grants or connections.")
     var allowMassRemoval = false
 
+    @Flag(name: .long, help: "Apply a commit that does not descend from the last applied one (after a force-push or a deliberate rollback).")
+    var allowNonFastForward = false
+
     @Option(name: .long, help: ArgumentHelp("Wait this many seconds for another apply to finish (default: fail at once).", valueName: "seconds"))
     var lockTimeout: Double = 0
 
@@ -72,6 +75,7 @@ struct ApplyCommand: ParsableCommand {
                                      secrets: SecretStore(), now: Planning.now())
         settings.adopt = adopt
         settings.allowMassRemoval = allowMassRemoval
+        settings.allowNonFastForward = allowNonFastForward
         settings.maxRemovalPercent = config.maxRemovalPercent
         settings.minRemoval = config.minRemoval
         settings.lockTimeout = lockTimeout

@@ -1,6 +1,7 @@
 import AccessModel
 import Foundation
 import HelperProtocol
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,8 @@ public struct ApplySettings: Sendable {
     public var secrets: SecretStore
     public var adopt = false
     public var allowMassRemoval = false
+    /// Apply a commit that does not descend from the last applied one (a force-push or rollback).
+    public var allowNonFastForward = false
     public var maxRemovalPercent = 25
     public var minRemoval = 5
     public var lockTimeout: Double = 0
@@ -96,6 +99,10 @@ public enum Applier {
             throw .refused("stale plan: the desired or live state changed since it was computed; run plan again")
         }
         try Guards.check(plan, desired: desired, live: live, settings: settings)
+        if let git = source as? GitTreeSource, !settings.allowNonFastForward,
+           let last = try? store.lastAppliedCommit(), !git.descends(from: last) {
+            throw .refused("commit \(commit.map { String($0.prefix(12)) } ?? "?") does not descend from the last applied commit \(last.prefix(12)) (force-push or rollback?); apply with --allow-non-fast-forward if this is intended")
+        }
 
         var run = Run(store: store, plan: plan, desired: desired, live: live, homes: homes, settings: settings,
                       now: now, commit: commit, author: author)
@@ -119,6 +126,7 @@ public enum Applier {
         Fault.point("after-revoke")
         try run.record(result: run.failures.isEmpty ? "applied" : "partly applied")
         timer.lap("apply: run record")
+        run.log()
         return ApplyReport(plan: plan, runID: run.runID, failures: run.failures, succeeded: run.succeeded)
     }
 
@@ -449,6 +457,31 @@ public enum Applier {
             }
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
+        }
+
+        // MARK: Logs
+
+        /// One structured line per action (and per failure) on stderr, for journald.
+        func log() {
+            let logger = Logger(label: "accessctl.apply")
+            let base: Logger.Metadata = ["run": "\(runID ?? 0)", "commit": "\(commit.map { String($0.prefix(12)) } ?? "-")"]
+            for action in plan.actions where action.kind != .drift && action.kind != .conflict {
+                var metadata = base
+                metadata["action"] = "\(action.kind.rawValue)"
+                metadata["address"] = "\(action.address)"
+                metadata["reason"] = "\(action.reason)"
+                if let failure = failures[action.address] {
+                    metadata["error"] = "\(failure)"
+                    logger.error("action failed", metadata: metadata)
+                } else {
+                    logger.info("action applied", metadata: metadata)
+                }
+            }
+            for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !plan.actions.contains(where: { $0.address == address }) {
+                logger.error("failed", metadata: base.merging(["address": "\(address)", "error": "\(failure)"]) { _, new in new })
+            }
+            logger.info("run finished", metadata: base.merging(["result": "\(failures.isEmpty ? "applied" : "partly applied")",
+                                                                "failed": "\(failures.count)"]) { _, new in new })
         }
 
         // MARK: Step 6

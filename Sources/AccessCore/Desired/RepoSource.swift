@@ -78,6 +78,14 @@ public final class GitTreeSource: RepoSource {
         origin = .git(path: path, ref: ref, commit: commit.hex)
     }
 
+    /// Whether this source's commit is `ancestor` or descends from it. An ancestor that is not
+    /// in the repository (a history rewritten upstream) counts as not descended from.
+    public func descends(from ancestor: String) -> Bool {
+        guard let base = ObjectID(hex: ancestor) else { return false }
+        if base == commit { return true }
+        return (try? repository.isDescendant(commit, of: base)) ?? false
+    }
+
     /// The commit's author, "Name <email>", for audit rows.
     public var author: String? {
         guard let info = try? repository.commit(commit) else { return nil }

@@ -198,6 +198,22 @@ public final class LiveStore {
         }
     }
 
+    /// The commit of the most recent run that applied a commit (fully, partly, or found
+    /// nothing to change): the base of the fast-forward check.
+    public func lastAppliedCommit() throws(LiveStoreError) -> String? {
+        do {
+            return try queue.read { db in
+                try String.fetchOne(db, sql: """
+                    SELECT commit_id FROM runs
+                    WHERE commit_id IS NOT NULL AND result IN ('applied', 'partly applied', 'no changes')
+                    ORDER BY id DESC LIMIT 1
+                    """)
+            }
+        } catch {
+            throw Self.failure(error, path: path, doing: "read the runs of")
+        }
+    }
+
     /// The audit rows of one run, in the order they were written.
     public func auditLog(run: Int64) throws(LiveStoreError) -> [LiveAuditEntry] {
         do {

@@ -1,0 +1,97 @@
+import AccessCore
+import AccessModel
+import ArgumentParser
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the server's state: applied commit, recent runs, counts, expiring keys, the lock.",
+        discussion: "Read-only. Exit codes: 0 ok, 1 error, 64 usage error."
+    )
+
+    @OptionGroup var server: ServerOptions
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let config = try server.load()
+        guard let database = server.database ?? config.database else {
+            printError("no database: pass --database or set 'database' in the configuration")
+            throw ExitCode(1)
+        }
+        let status: ServerStatus
+        do {
+            status = try ServerStatus.read(database: database, repository: config.repository, branch: config.branch ?? "main",
+                                           now: Planning.now())
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        print(format == .json ? status.json() : status.text(), terminator: "")
+    }
+}
+
+struct HealthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Call each enabled service's health URL and report the results.",
+        discussion: "Exit codes: 0 all healthy, 1 any failed (or an error), 64 usage error."
+    )
+
+    @OptionGroup var repository: RepoOptions
+    @OptionGroup var server: ServerOptions
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let config = try server.load()
+        let options = repository.resolved(config)
+        let load: LoadResult
+        do throws(RepoReadError) {
+            load = try DesiredStateLoader.load(from: options.source())
+        } catch {
+            printError(error.message)
+            throw ExitCode(1)
+        }
+        guard let desired = load.state else {
+            print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")
+            throw ExitCode(1)
+        }
+        var settings = ExchangeSettings()
+        settings.connectTimeout = Double(config.connectTimeoutSeconds)
+        settings.totalTimeout = Double(min(config.timeoutSeconds, 10))
+        let client = TokenClient(settings: settings, secrets: SecretStore())
+        let services = desired.services.filter(\.enabled)
+        let results: [(String, String?, String)] = runBlocking {
+            var rows: [(String, String?, String)] = []
+            for service in services {
+                guard let url = service.healthURL else {
+                    rows.append((service.id, nil, "no health_url"))
+                    continue
+                }
+                switch await client.health(url, service: service.id) {
+                case .success: rows.append((service.id, url, "ok"))
+                case .failure(let error): rows.append((service.id, url, "FAILED: \(error.message)"))
+                }
+            }
+            return rows
+        }
+        let failed = results.contains { $0.2.hasPrefix("FAILED") }
+        if format == .json {
+            let rows = results.map { ["service": $0.0, "url": $0.1 ?? "", "result": $0.2] }
+            let data = (try? JSONSerialization.data(withJSONObject: ["services": rows, "healthy": !failed], options: [.prettyPrinted, .sortedKeys])) ?? Data()
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            let width = max(7, results.map(\.0.count).max() ?? 0)
+            print("service".padding(toLength: width, withPad: " ", startingAt: 0) + "  result")
+            for (id, url, result) in results {
+                print(id.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + result.escapingControlCharacters
+                      + (url.map { "  (\($0))" } ?? ""))
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
