@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Packages the build needs (C libraries through pkg-config, git for tests and demo).
 BUILD_PACKAGES=(pkg-config libgit2-dev libyaml-dev libsqlite3-dev git ca-certificates)
 # Packages the test script needs on top (JSON Schema checks with YAML 1.2 semantics).
-TEST_PACKAGES=(python3 python3-jsonschema python3-ruamel.yaml sudo)
+TEST_PACKAGES=(python3 python3-jsonschema python3-ruamel.yaml sudo openssh-client systemd)
 
 # ensure_packages PKG...: installs the Debian packages that are not installed yet.
 ensure_packages() {

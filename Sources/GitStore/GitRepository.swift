@@ -25,7 +25,8 @@ private let libgit2InitCode: Int32 = git_libgit2_init()
 public final class GitRepository {
     /// The libgit2 repository (`git_repository *`), for the other files of this module.
     let repo: OpaquePointer
-    private let odb: OpaquePointer
+    /// The repository's object database (`git_odb *`).
+    let odb: OpaquePointer
 
     /// The path the repository was opened with.
     public let path: String
@@ -88,20 +89,22 @@ public final class GitRepository {
     ///
     /// Only `path` itself is considered: parent directories are not searched,
     /// and a `.git` directory or gitlink file inside `path` is not followed.
-    /// When `path` does not exist, its last component is created (its parent
-    /// must exist); an existing empty directory is initialised in place. HEAD
+    /// When `path` does not exist, it is created, but not its parent
+    /// directory; an existing empty directory is initialised in place. HEAD
     /// of a new repository is unborn, and nothing else is written.
     ///
     /// - parameter path: The repository's directory (the git directory itself).
     /// - returns: The opened repository; ``isBare`` is true.
     /// - throws: A ``GitError`` if `path` holds a repository that is not bare
     ///   or anything else that is not an empty directory (code `GIT_EEXISTS`),
-    ///   or if the repository cannot be created or opened.
+    ///   if its parent directory is missing (`GIT_ENOTFOUND`), or if the
+    ///   repository cannot be created or opened.
     public static func initBare(path: String) throws(GitError) -> GitRepository {
         let operation = "create bare repository at \(path)"
         try check(libgit2InitCode, operation)
         if let repository = try openBare(path, operation) { return repository }
         try expectNothingAt(path, operation)
+        try expectParentDirectory(of: path, operation)
         var options = git_repository_init_options()
         try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), operation)
         options.flags = GIT_REPOSITORY_INIT_BARE.rawValue | GIT_REPOSITORY_INIT_MKDIR.rawValue
@@ -182,8 +185,8 @@ public final class GitRepository {
             id: id,
             tree: try objectID(git_commit_tree_id(commit), operation),
             parents: parents,
-            author: try signature(git_commit_author(commit), operation),
-            committer: try signature(git_commit_committer(commit), operation),
+            author: try gitSignature(git_commit_author(commit), operation),
+            committer: try gitSignature(git_commit_committer(commit), operation),
             message: git_commit_message(commit).map { String(cString: $0) } ?? "")
     }
 
@@ -425,13 +428,26 @@ private func expectNothingAt(_ path: String, _ operation: String) throws(GitErro
     }
 }
 
+/// Throws `GIT_ENOTFOUND` unless the directory that would hold `path` exists
+/// (libgit2 sometimes creates missing parents even without `GIT_REPOSITORY_INIT_MKPATH`).
+private func expectParentDirectory(of path: String, _ operation: String) throws(GitError) {
+    var trimmed = Substring(path)
+    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+    let parent = trimmed.lastIndex(of: "/").map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
+    var info = stat()
+    guard stat(parent, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+        throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
+                       message: "the parent directory '\(parent)' does not exist", operation: operation)
+    }
+}
+
 /// The bytes of a libgit2 buffer.
 private func bytes(of buffer: git_buf) -> [UInt8] {
     guard let pointer = buffer.ptr, buffer.size > 0 else { return [] }
     return Array(UnsafeRawBufferPointer(start: pointer, count: buffer.size))
 }
 
-private func signature(_ pointer: UnsafePointer<git_signature>?, _ operation: String) throws(GitError) -> GitSignature {
+private func gitSignature(_ pointer: UnsafePointer<git_signature>?, _ operation: String) throws(GitError) -> GitSignature {
     guard let signature = pointer?.pointee else { throw .noResult(operation) }
     return GitSignature(
         name: signature.name.map { String(cString: $0) } ?? "",

@@ -54,9 +54,24 @@ struct RepoOptions: ParsableArguments {
         var options = self
         if options.repo == nil, let repository = config.repository {
             options.repo = repository
-            if options.ref == nil { options.ref = config.branch ?? "HEAD" }
+            if options.ref == nil {
+                // With a remote, the branch is read where --fetch puts it.
+                options.ref = config.remote != nil ? Fetcher.trackingRef(branch: config.branch ?? "main") : (config.branch ?? "HEAD")
+            }
         }
         return options
+    }
+
+    /// `--fetch`: update the configured repository from its remote first (exit 1 on failure).
+    func fetchIfAsked(_ fetch: Bool, _ config: ServerConfig) throws {
+        guard fetch else { return }
+        do {
+            let commit = try Fetcher.fetch(config: config)
+            writeStandardError("fetched \(config.branch ?? "main") at \(commit.prefix(12)) from \(config.remote ?? "")\n")
+        } catch {
+            printError(error.message)
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -32,6 +32,9 @@ struct ApplyCommand: ParsableCommand {
     @Flag(name: .long, help: "Apply without asking (for timers and scripts).")
     var autoApprove = false
 
+    @Flag(name: .long, help: "Fetch the configured branch from the configured remote first.")
+    var fetch = false
+
     @Flag(name: .long, help: "Take ownership of desired objects that exist with another source.")
     var adopt = false
 
@@ -58,6 +61,7 @@ struct ApplyCommand: ParsableCommand {
             printError("no database: pass --database or set 'database' in the configuration")
             throw ExitCode(1)
         }
+        try repository.fetchIfAsked(fetch && planFile == nil, config)
         var saved: Plan?
         var options = repository.resolved(config)
         if let planFile {
@@ -76,6 +80,7 @@ struct ApplyCommand: ParsableCommand {
         settings.adopt = adopt
         settings.allowMassRemoval = allowMassRemoval
         settings.allowNonFastForward = allowNonFastForward
+        settings.allowedSigners = config.allowedSigners
         settings.maxRemovalPercent = config.maxRemovalPercent
         settings.minRemoval = config.minRemoval
         settings.lockTimeout = lockTimeout

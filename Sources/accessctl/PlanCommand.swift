@@ -53,12 +53,25 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Take ownership of desired objects that exist with another source (admin, google_sync, system_seed).")
     var adopt = false
 
+    @Flag(name: .long, help: "Fetch the configured branch from the configured remote first.")
+    var fetch = false
+
     func run() throws {
         let config = try server.load()
+        try repository.fetchIfAsked(fetch, config)
         let repo = repository.resolved(config)
         guard let database = server.database ?? config.database else {
             printError("no database: pass --database or set 'database' in the configuration")
             throw ExitCode(1)
+        }
+        if let allowed = config.allowedSigners {
+            // Show whether apply would accept this commit's signature.
+            do {
+                guard let git = try repo.source() as? GitTreeSource else { throw SignatureError("the desired state is not a commit") }
+                writeStandardError("signature: verified, signed by \(try CommitSignature.verify(git, allowedSigners: allowed))\n")
+            } catch let error as SignatureError {
+                writeStandardError("signature: NOT VERIFIED: \(error.message) (apply will refuse this commit)\n")
+            } catch {}
         }
         let outcome: Planning.Outcome
         do {

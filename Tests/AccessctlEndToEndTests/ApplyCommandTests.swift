@@ -299,3 +299,156 @@ private final class ResultsBox: @unchecked Sendable {
         lock.unlock()
     }
 }
+
+@Suite("accessctl apply on the server: rotation and fast-forward", .enabled(if: geteuid() == 0, "runs the root helper"))
+struct ServerApplyTests {
+    @Test("keys inside rotate_before_days are rotated: new key in the files, the old token revoked")
+    func rotation() throws {
+        try Scratch.with { scratch in
+            let setup = try ApplyCommandTests.Setup(scratch, firstUID: 26000)
+            #expect(try setup.apply().status == 0)
+            let before = try LiveStore.snapshot(path: setup.server.database)
+            // purchase_orders keys live 90 days and rotate 30 days before expiry: 70 days on, they rotate.
+            let later = String(Int64(Date().timeIntervalSince1970) + 70 * 86_400)
+            let plan = try setup.server.accessctl(["plan", "--config", setup.server.config], environment: ["ACCESSCTL_NOW": later])
+            #expect(plan.stdout.contains("key will be rotated (expires in"), "\(plan.stdout)")
+            let rotated = try setup.apply(environment: ["ACCESSCTL_NOW": later])
+            #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
+            let after = try LiveStore.snapshot(path: setup.server.database)
+            let oldPO = before.connections.filter { $0.service == "purchase_orders" }
+            let newPO = after.connections.filter { $0.service == "purchase_orders" }
+            #expect(!oldPO.isEmpty && oldPO.count == newPO.count)
+            for (old, new) in zip(oldPO, newPO) {
+                #expect(old.tokenID != new.tokenID)
+                #expect(old.apiKey != new.apiKey)
+                let account = setup.server.desired.users.first { $0.id == new.user }!.unixUser
+                let env = try String(contentsOfFile: setup.server.home(account) + "/.service_env", encoding: .utf8)
+                #expect(env.contains(new.apiKey!.revealed) && !env.contains(old.apiKey!.revealed))
+            }
+            #expect(after.retiredTokens.isEmpty)
+            let live = try setup.mock.liveTokens()
+            #expect(live == Set(after.connections.compactMap(\.tokenID)))
+            #expect(oldPO.allSatisfy { !live.contains($0.tokenID!) })
+            // The other services' keys were not touched.
+            #expect(Set(before.connections.filter { $0.service != "purchase_orders" }.compactMap(\.tokenID))
+                .isSubset(of: Set(after.connections.compactMap(\.tokenID))))
+        }
+    }
+
+    @Test("fast-forward only: a descendant applies, a force-push to an older commit is refused (exit 4), the override applies")
+    func fastForward() throws {
+        try Scratch.with { scratch in
+            let setup = try ApplyCommandTests.Setup(scratch, firstUID: 26100)
+            #expect(try setup.apply().status == 0)
+            let first = try scratch.git("rev-parse", "HEAD", in: "repo")
+            try setup.server.commit("deactivate sofia") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            #expect(try setup.apply().status == 0)
+            try scratch.git("reset", "-q", "--hard", first, in: "repo")
+            let refused = try setup.apply()
+            #expect(refused.status == 4, "\(refused.stdout)\(refused.stderr)")
+            #expect(refused.stderr.contains("does not descend from the last applied commit"))
+            let forced = try setup.apply("--allow-non-fast-forward")
+            #expect(forced.status == 0, "\(forced.stdout)\(forced.stderr)")
+            try setup.expectConverged()
+        }
+    }
+}
+
+@Suite("accessctl on the server: signed commits and fetch", .enabled(if: geteuid() == 0, "runs the root helper"))
+struct SignedFetchTests {
+    /// An ed25519 key pair in the scratch directory; returns the public key line.
+    static func key(_ scratch: Scratch, _ name: String) throws -> String {
+        let path = scratch.path(name)
+        let result = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        return try String(contentsOfFile: path + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Commits a change signed with `key` (nil: unsigned).
+    static func commit(_ setup: ApplyCommandTests.Setup, key: String?, _ message: String, _ edit: (String) throws -> Void) throws {
+        let scratch = setup.server.scratch
+        try edit(setup.server.repo)
+        try scratch.git("add", "-A", in: "repo")
+        var arguments = ["-c", "gpg.format=ssh"]
+        if let key { arguments += ["-c", "user.signingkey=\(scratch.path(key)).pub", "commit", "-q", "-S", "-m", message] }
+        else { arguments += ["-c", "commit.gpgsign=false", "commit", "-q", "-m", message] }
+        try scratch.git(arguments, in: "repo")
+    }
+
+    @Test("only commits signed by an allowed key apply; unsigned, unknown key, wrong namespace and a signers file in the repo are refused")
+    func signedCommits() throws {
+        try Scratch.with { scratch in
+            let admin = try Self.key(scratch, "admin-key"), _ = try Self.key(scratch, "intruder-key")
+            let restricted = try Self.key(scratch, "restricted-key")
+            try scratch.write("allowed_signers", "admin@acme.example \(admin)\nops@acme.example namespaces=\"file\" \(restricted)\n")
+            let setup = try ApplyCommandTests.Setup(scratch, firstUID: 26200,
+                                                    extraConfig: "allowed_signers: \(scratch.path("allowed_signers"))")
+            // The initial commit is unsigned: refused, and the refusal is recorded.
+            let unsigned = try setup.apply()
+            #expect(unsigned.status == 4, "\(unsigned.stdout)\(unsigned.stderr)")
+            #expect(unsigned.stderr.contains("is not signed"))
+            let log = try setup.server.accessctl(["log", "--config", setup.server.config])
+            #expect(log.stdout.contains("refused: commit"), "\(log.stdout)")
+
+            try Self.commit(setup, key: "admin-key", "signed by an admin") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            let plan = try setup.plan()
+            #expect(plan.stderr.contains("signature: verified, signed by admin@acme.example"), "\(plan.stderr)")
+            let signed = try setup.apply()
+            #expect(signed.status == 0, "\(signed.stdout)\(signed.stderr)")
+
+            try Self.commit(setup, key: "intruder-key", "signed by someone else") { repo in
+                try AcmeEdit.replace(repo, "users/priya.yaml", "connections: [invoicing]", "connections: []")
+            }
+            let intruder = try setup.apply()
+            #expect(intruder.status == 4)
+            #expect(intruder.stderr.contains("is signed by a key that is not in"))
+
+            try Self.commit(setup, key: "restricted-key", "signed with a key allowed for another namespace") { _ in
+                try scratch.write("repo/README.md", "changed\n")
+            }
+            let namespace = try setup.apply()
+            #expect(namespace.status == 4, "\(namespace.stdout)\(namespace.stderr)")
+
+            // An allowed_signers file committed to the repository changes nothing.
+            let intruderKey = try String(contentsOfFile: scratch.path("intruder-key.pub"), encoding: .utf8)
+            try Self.commit(setup, key: "intruder-key", "let me in") { repo in
+                try "intruder@evil.example \(intruderKey)".write(toFile: repo + "/allowed_signers", atomically: false, encoding: .utf8)
+            }
+            let smuggled = try setup.apply()
+            #expect(smuggled.status == 4)
+            #expect(smuggled.stderr.contains("is signed by a key that is not in \(scratch.path("allowed_signers"))"))
+        }
+    }
+
+    @Test("apply --fetch: new commits from a file:// remote; a missing remote is exit 1 and changes nothing")
+    func fetch() throws {
+        try Scratch.with { scratch in
+            let setup = try ApplyCommandTests.Setup(scratch, firstUID: 26300)
+            let quoted = setup.server.helperCommand.map { "\"\($0)\"" }.joined(separator: ", ")
+            let config = """
+                repository: \(scratch.path("server.git"))
+                remote: file://\(setup.server.repo)
+                branch: main
+                database: \(setup.server.database)
+                helper: [\(quoted)]
+
+                """
+            try scratch.write("fetch.yaml", config)
+            let first = try setup.server.accessctl(["apply", "--config", scratch.path("fetch.yaml"), "--fetch", "--auto-approve"])
+            #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+            #expect(first.stderr.contains("fetched main at"))
+            try setup.server.commit("deactivate sofia") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            let second = try setup.server.accessctl(["apply", "--config", scratch.path("fetch.yaml"), "--fetch", "--auto-approve"])
+            #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
+            #expect(second.stdout.contains("sofia"))
+            try setup.expectConverged()
+
+            let before = try LiveStore.snapshot(path: setup.server.database)
+            try scratch.write("broken.yaml", config.replacingOccurrences(of: "file://\(setup.server.repo)", with: "file://\(scratch.path("nowhere"))"))
+            let missing = try setup.server.accessctl(["apply", "--config", scratch.path("broken.yaml"), "--fetch", "--auto-approve"])
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("fetch of main from"))
+            #expect(try LiveStore.snapshot(path: setup.server.database) == before)
+        }
+    }
+}

@@ -28,6 +28,8 @@ public struct ApplySettings: Sendable {
     public var allowMassRemoval = false
     /// Apply a commit that does not descend from the last applied one (a force-push or rollback).
     public var allowNonFastForward = false
+    /// An ssh allowed_signers file: when set, only commits whose signature verifies apply.
+    public var allowedSigners: String?
     public var maxRemovalPercent = 25
     public var minRemoval = 5
     public var lockTimeout: Double = 0
@@ -84,6 +86,19 @@ public enum Applier {
         if case .git(_, _, let id) = load.origin {
             commit = id
             author = (source as? GitTreeSource)?.author
+        }
+        if let allowed = settings.allowedSigners {
+            guard let git = source as? GitTreeSource else {
+                throw .refused("signed commits are required (allowed_signers is set), but the desired state is a directory, not a commit")
+            }
+            do {
+                _ = try CommitSignature.verify(git, allowedSigners: allowed)
+            } catch {
+                let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
+                                  result: "refused: \(error.message)", counts: [:])
+                try? store.write { w in _ = try w.insertRun(run) }
+                throw .refused(error.message)
+            }
         }
         let live: LiveState
         do { live = try store.snapshot() } catch { throw .failed(error.description) }

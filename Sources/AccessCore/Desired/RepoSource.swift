@@ -86,6 +86,11 @@ public final class GitTreeSource: RepoSource {
         return (try? repository.isDescendant(commit, of: base)) ?? false
     }
 
+    /// The commit's signature and the payload it signs, or nil when the commit is unsigned.
+    public func signature() -> (signature: String, payload: [UInt8])? {
+        (try? repository.signature(of: commit)) ?? nil
+    }
+
     /// The commit's author, "Name <email>", for audit rows.
     public var author: String? {
         guard let info = try? repository.commit(commit) else { return nil }

@@ -1,0 +1,318 @@
+import CGit2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension GitRepository {
+    /// Fetches one branch of a remote repository into a reference of this one.
+    ///
+    /// `refs/heads/<branch>` of the remote is fetched with the refspec
+    /// `+refs/heads/<branch>:<ref>`, where `ref` defaults to
+    /// `refs/remotes/origin/<branch>`. The update is forced: when the branch
+    /// was force-pushed upstream, `ref` follows it, and the caller can tell
+    /// with ``isDescendant(_:of:)``:
+    ///
+    /// ```swift
+    /// let previous = repository.reference("refs/remotes/origin/main")
+    /// let head = try repository.fetch(remote: "https://git.example.com/access.git", branch: "main")
+    /// if let previous, head != previous, try !repository.isDescendant(head, of: previous) {
+    ///     // The branch was rewritten upstream.
+    /// }
+    /// ```
+    ///
+    /// The remote is anonymous: nothing is written to the configuration. No
+    /// tags are fetched and no other reference is touched; `FETCH_HEAD` is
+    /// not written (libgit2 truncates it, leaving an empty file). This is the
+    /// only method of ``GitRepository`` that writes.
+    ///
+    /// `url` is a `file://`, `ssh://`, `https://` or `http://` URL, an
+    /// scp-like `user@host:path`, or a local path. libgit2 checks TLS
+    /// certificates and, for SSH, the host key against `~/.ssh/known_hosts`.
+    /// When the server asks for credentials, each of these is tried at most
+    /// once per URL, in this order:
+    /// - for SSH, the keys of the SSH agent (`SSH_AUTH_SOCK`), as the user
+    ///   named in the URL, or `git`;
+    /// - for HTTPS, the user name and password in the environment variables
+    ///   `ACCESSCTL_GIT_USERNAME` (or the user named in the URL) and
+    ///   `ACCESSCTL_GIT_PASSWORD`. They are never sent over plain `http://`.
+    ///
+    /// - parameters:
+    ///   - url: Where the remote repository is.
+    ///   - branch: The remote branch, without `refs/heads/`.
+    ///   - ref: The full name of the reference to update; nil for
+    ///     `refs/remotes/origin/<branch>`.
+    /// - returns: The id of the fetched commit, which `ref` now names.
+    /// - throws: A ``GitError`` with libgit2's message if the remote cannot be
+    ///   reached, authentication fails, or the download fails; with code
+    ///   `GIT_ENOTFOUND` if the remote has no such branch; with code
+    ///   `GIT_EINVALIDSPEC` if `branch` or `ref` is not a valid reference name.
+    ///   After an error, every reference is as it was.
+    public func fetch(remote url: String, branch: String, into ref: String? = nil) throws(GitError) -> ObjectID {
+        let source = "refs/heads/" + branch
+        let destination = ref ?? "refs/remotes/origin/" + branch
+        let operation = "fetch \(source) from \(redactingPassword(in: url)) into \(destination)"
+        try expectValidReferenceName(source, "'\(branch)' is not a valid branch name", operation)
+        try expectValidReferenceName(destination, "'\(destination)' is not a valid reference name", operation)
+        guard destination.hasPrefix("refs/") else {
+            throw GitError(code: GIT_EINVALIDSPEC.rawValue, errorClass: Int32(GIT_ERROR_REFERENCE.rawValue),
+                           message: "'\(destination)' does not start with refs/", operation: operation)
+        }
+
+        try expectLocalDirectory(url, operation)
+
+        var remote: OpaquePointer?
+        try check(git_remote_create_anonymous(&remote, repo, url), operation)
+        guard let remote else { throw .noResult(operation) }
+        defer { git_remote_free(remote) }
+
+        let credentials = CredentialState.fromEnvironment()
+        return try withExtendedLifetime(credentials) { () throws(GitError) -> ObjectID in
+            var options = git_fetch_options()
+            try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), operation)
+            options.callbacks.credentials = acquireCredential
+            options.callbacks.payload = Unmanaged.passUnretained(credentials).toOpaque()
+            options.prune = GIT_FETCH_NO_PRUNE
+            options.update_fetchhead = 0
+            options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+            options.proxy_opts.type = GIT_PROXY_AUTO
+
+            // Connect and read the advertisement first, so that a missing
+            // branch is reported before anything is downloaded.
+            try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &options.callbacks, &options.proxy_opts, nil),
+                      operation)
+            defer { git_remote_disconnect(remote) }
+            guard let advertised = try advertisedID(of: source, remote, operation) else {
+                throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_REFERENCE.rawValue),
+                               message: "the remote has no branch '\(branch)'", operation: operation)
+            }
+
+            let refspec = "+\(source):\(destination)"
+            try withStringArray([refspec]) { (refspecs) throws(GitError) in
+                try check(git_remote_download(remote, refspecs, &options), operation)
+            }
+            // Refuse a branch that names something other than a commit before
+            // any reference moves.
+            var oid = advertised.oid
+            var size = 0
+            var type = GIT_OBJECT_INVALID
+            try check(git_odb_read_header(&size, &type, odb, &oid), operation)
+            guard type == GIT_OBJECT_COMMIT else {
+                let name = git_object_type2string(type).map { String(cString: $0) } ?? "object"
+                throw GitError(code: GIT_EINVALID.rawValue, errorClass: Int32(GIT_ERROR_OBJECT.rawValue),
+                               message: "the remote branch '\(branch)' names a \(name), not a commit",
+                               operation: operation)
+            }
+            let message = "accessctl: fetch \(source) from \(redactingPassword(in: url))"
+            try check(git_remote_update_tips(remote, &options.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, message),
+                      operation)
+            guard reference(destination) == advertised else {
+                throw GitError(code: GIT_ERROR.rawValue, errorClass: Int32(GIT_ERROR_REFERENCE.rawValue),
+                               message: "\(destination) was not updated to \(advertised)", operation: operation)
+            }
+            return advertised
+        }
+    }
+}
+
+/// The id the connected `remote` advertises for `name`, or nil.
+private func advertisedID(of name: String, _ remote: OpaquePointer, _ operation: String) throws(GitError) -> ObjectID? {
+    var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+    var count = 0
+    try check(git_remote_ls(&heads, &count, remote), operation)
+    guard let heads else { return nil }
+    for index in 0..<count {
+        guard let head = heads[index], let headName = head.pointee.name,
+              String(cString: headName) == name else { continue }
+        return withUnsafePointer(to: head.pointee.oid) { ObjectID($0) }
+    }
+    return nil
+}
+
+/// Throws `GIT_ENOTFOUND` if `url` is a local path (no scheme, no `host:`)
+/// that is not a directory: libgit2 would only say "unsupported URL protocol".
+private func expectLocalDirectory(_ url: String, _ operation: String) throws(GitError) {
+    guard !url.contains("://") && !url.contains(":") else { return }
+    var info = stat()
+    if stat(url, &info) != 0 {
+        throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
+                       message: "cannot read '\(url)': \(String(cString: strerror(errno)))", operation: operation)
+    }
+    guard info.st_mode & S_IFMT == S_IFDIR else {
+        throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
+                       message: "'\(url)' is not a directory", operation: operation)
+    }
+}
+
+private func expectValidReferenceName(_ name: String, _ message: String, _ operation: String) throws(GitError) {
+    var valid: Int32 = 0
+    try check(git_reference_name_is_valid(&valid, name), operation)
+    guard valid == 1 else {
+        throw GitError(code: GIT_EINVALIDSPEC.rawValue, errorClass: Int32(GIT_ERROR_REFERENCE.rawValue),
+                       message: message, operation: operation)
+    }
+}
+
+/// Calls `body` with a `git_strarray` of `strings`, valid only during the call.
+private func withStringArray<R>(_ strings: [String],
+                                _ body: (UnsafePointer<git_strarray>) throws(GitError) -> R) throws(GitError) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    defer { for pointer in pointers { free(pointer) } }
+    return try pointers.withUnsafeMutableBufferPointer { (buffer) throws(GitError) -> R in
+        var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
+        return try body(&array)
+    }
+}
+
+/// `url` with the password of its user information, if any, replaced by `***`.
+func redactingPassword(in url: String) -> String {
+    let separator = Array("://".utf8)
+    let bytes = Array(url.utf8)
+    guard let start = bytes.indices.first(where: { bytes[$0...].starts(with: separator) }) else { return url }
+    let rest = url.utf8.index(url.utf8.startIndex, offsetBy: start + separator.count)
+    let authority = url[rest...].prefix(while: { $0 != "/" })
+    guard let at = authority.lastIndex(of: "@"),
+          let colon = authority[..<at].firstIndex(of: ":") else { return url }
+    return String(url[..<authority.index(after: colon)]) + "***" + String(url[at...])
+}
+
+// MARK: - Credentials
+
+/// What the credential callback hands libgit2 next.
+enum CredentialChoice: Equatable {
+    /// The user name to log in as over SSH.
+    case username(String)
+    /// The keys of the SSH agent, for `user`.
+    case sshAgent(user: String)
+    /// A user name and password for HTTPS.
+    case userPassword(user: String, password: String)
+    /// Nothing (more) to try: fail with this message.
+    case refuse(String)
+}
+
+/// The kinds of credential a server accepts, from libgit2's `git_credential_t`.
+struct CredentialTypes: OptionSet {
+    let rawValue: UInt32
+
+    /// A user name alone (`GIT_CREDENTIAL_USERNAME`): SSH asks for it before anything else.
+    static let username = CredentialTypes(rawValue: GIT_CREDENTIAL_USERNAME.rawValue)
+    /// An SSH key, from a file or the agent (`GIT_CREDENTIAL_SSH_KEY`).
+    static let sshKey = CredentialTypes(rawValue: GIT_CREDENTIAL_SSH_KEY.rawValue)
+    /// A user name and password (`GIT_CREDENTIAL_USERPASS_PLAINTEXT`).
+    static let userPassword = CredentialTypes(rawValue: GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue)
+}
+
+/// The state of one fetch's credential callback: what it has tried for which URL.
+///
+/// libgit2 calls the callback again after each rejected credential; trying
+/// each method at most once per URL ends that loop.
+final class CredentialState {
+    /// `ACCESSCTL_GIT_USERNAME`.
+    let username: String?
+    /// `ACCESSCTL_GIT_PASSWORD`.
+    let password: String?
+    /// Whether `SSH_AUTH_SOCK` names an SSH agent.
+    let hasAgent: Bool
+    private var tried: Set<String> = []
+
+    init(username: String?, password: String?, hasAgent: Bool) {
+        self.username = username
+        self.password = password
+        self.hasAgent = hasAgent
+    }
+
+    /// The state for credentials from the process environment.
+    static func fromEnvironment() -> CredentialState {
+        CredentialState(username: environment("ACCESSCTL_GIT_USERNAME"),
+                        password: environment("ACCESSCTL_GIT_PASSWORD"),
+                        hasAgent: environment("SSH_AUTH_SOCK") != nil)
+    }
+
+    /// The next credential to offer for `url`.
+    ///
+    /// - parameters:
+    ///   - url: The URL libgit2 is authenticating against.
+    ///   - usernameFromURL: The user name in the URL, if any.
+    ///   - allowed: What the server accepts.
+    func next(url: String, usernameFromURL: String?, allowed: CredentialTypes) -> CredentialChoice {
+        let shown = redactingPassword(in: url)
+        let user = usernameFromURL.flatMap { $0.isEmpty ? nil : $0 }
+        let lower = url.lowercased()
+        if isSSH(lower) {
+            if allowed.contains(.username) && !allowed.contains(.sshKey) {
+                return .username(user ?? "git")
+            }
+            if allowed.contains(.sshKey) && !hasAgent {
+                return .refuse("\(shown) requires an SSH key, but SSH_AUTH_SOCK names no SSH agent")
+            }
+            if allowed.contains(.sshKey) && tried.insert("agent " + url).inserted {
+                return .sshAgent(user: user ?? "git")
+            }
+            if tried.contains("agent " + url) {
+                return .refuse("authentication to \(shown) failed: the SSH agent offered no key the server accepts")
+            }
+            return .refuse("authentication to \(shown) failed: the server does not accept SSH keys")
+        }
+        if lower.hasPrefix("https://") {
+            if !allowed.contains(.userPassword) {
+                return .refuse("authentication to \(shown) failed: the server does not accept a user name and password")
+            }
+            guard let password, let name = username ?? user else {
+                return .refuse("\(shown) requires authentication: set ACCESSCTL_GIT_USERNAME and ACCESSCTL_GIT_PASSWORD")
+            }
+            if tried.insert("userpass " + url).inserted {
+                return .userPassword(user: name, password: password)
+            }
+            return .refuse("authentication to \(shown) failed: the server rejected ACCESSCTL_GIT_USERNAME and ACCESSCTL_GIT_PASSWORD")
+        }
+        if lower.hasPrefix("http://") {
+            return .refuse("\(shown) requires authentication: credentials are only sent over https")
+        }
+        return .refuse("\(shown) requires authentication, which GitStore does not support for this kind of URL")
+    }
+
+    private func isSSH(_ lower: String) -> Bool {
+        if lower.hasPrefix("ssh://") || lower.hasPrefix("ssh+git://") || lower.hasPrefix("git+ssh://") { return true }
+        // scp-like syntax: [user@]host:path, with no "/" before the ":".
+        guard !lower.contains("://"), let colon = lower.firstIndex(of: ":") else { return false }
+        return !lower[..<colon].contains("/")
+    }
+}
+
+private func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    let text = String(cString: value)
+    return text.isEmpty ? nil : text
+}
+
+/// The `git_credential_acquire_cb` of ``GitRepository/fetch(remote:branch:into:)``.
+///
+/// A plain function: it captures nothing, and finds its ``CredentialState``
+/// through `payload`, which the fetch keeps alive for the duration of the call.
+private func acquireCredential(
+    _ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>?,
+    _ url: UnsafePointer<CChar>?,
+    _ usernameFromURL: UnsafePointer<CChar>?,
+    _ allowedTypes: UInt32,
+    _ payload: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let out, let url, let payload else {
+        git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "credential callback called without a URL or state")
+        return GIT_ERROR.rawValue
+    }
+    let state = Unmanaged<CredentialState>.fromOpaque(payload).takeUnretainedValue()
+    let choice = state.next(url: String(cString: url), usernameFromURL: usernameFromURL.map { String(cString: $0) },
+                            allowed: CredentialTypes(rawValue: allowedTypes))
+    switch choice {
+    case .username(let user):
+        return git_credential_username_new(out, user)
+    case .sshAgent(let user):
+        return git_credential_ssh_key_from_agent(out, user)
+    case .userPassword(let user, let password):
+        return git_credential_userpass_plaintext_new(out, user, password)
+    case .refuse(let message):
+        git_error_set_str(Int32(GIT_ERROR_NET.rawValue), message)
+        return GIT_EAUTH.rawValue
+    }
+}
