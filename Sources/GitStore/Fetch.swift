@@ -24,12 +24,17 @@ extension GitRepository {
     ///
     /// The remote is anonymous: nothing is written to the configuration. No
     /// tags are fetched and no other reference is touched; `FETCH_HEAD` is
-    /// not written (libgit2 truncates it, leaving an empty file). This is the
-    /// only method of ``GitRepository`` that writes.
+    /// not written (libgit2 truncates it, leaving an empty file). `ref` is
+    /// updated even if it is the branch checked out in a working directory,
+    /// so fetch into a bare repository (see ``initBare(path:)``). Apart from
+    /// creating one, this is the only way ``GitRepository`` writes.
     ///
     /// `url` is a `file://`, `ssh://`, `https://` or `http://` URL, an
-    /// scp-like `user@host:path`, or a local path. libgit2 checks TLS
-    /// certificates and, for SSH, the host key against `~/.ssh/known_hosts`.
+    /// scp-like `user@host:path`, or a local path. As in git, the
+    /// `url.<base>.insteadOf` settings of the git configuration apply, and
+    /// proxies come from `http.proxy` or the `https_proxy` family of
+    /// environment variables. libgit2 checks TLS certificates and, for SSH,
+    /// the host key against `~/.ssh/known_hosts`.
     /// When the server asks for credentials, each of these is tried at most
     /// once per URL, in this order:
     /// - for SSH, the keys of the SSH agent (`SSH_AUTH_SOCK`), as the user

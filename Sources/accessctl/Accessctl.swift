@@ -67,7 +67,7 @@ struct RepoOptions: ParsableArguments {
         guard fetch else { return }
         do {
             let commit = try Fetcher.fetch(config: config)
-            writeStandardError("fetched \(config.branch ?? "main") at \(commit.prefix(12)) from \(config.remote ?? "")\n")
+            writeStandardError("fetched \(config.branch ?? "main") at \(commit.prefix(12))\n")
         } catch {
             printError(error.message)
             throw ExitCode(1)

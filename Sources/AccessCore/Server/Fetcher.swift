@@ -16,12 +16,19 @@ public enum Fetcher {
         guard let remote = config.remote else { throw RepoReadError("--fetch needs 'remote' in the configuration") }
         let branch = config.branch ?? "main"
         do {
-            let repo = FileManager.default.fileExists(atPath: repository)
-                ? try GitRepository(path: repository)
-                : try GitRepository.initBare(path: repository)
+            // initBare opens an existing bare clone, or creates one in a missing or empty directory.
+            let repo = try GitRepository.initBare(path: repository)
             return try repo.fetch(remote: remote, branch: branch, into: trackingRef(branch: branch)).hex
         } catch {
-            throw RepoReadError("fetch of \(branch) from \(remote) failed: \(error.description)")
+            throw RepoReadError("fetch of \(branch) from \(redacted(remote)) failed: \(error.description)")
         }
     }
+}
+
+/// A URL with any password replaced by `***` (for messages).
+func redacted(_ url: String) -> String {
+    guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+    let userinfo = url[scheme.upperBound..<at]
+    guard let colon = userinfo.firstIndex(of: ":") else { return url }
+    return String(url[..<colon]) + ":***" + String(url[at...])
 }
