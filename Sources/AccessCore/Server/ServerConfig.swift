@@ -52,11 +52,27 @@ public struct ServerConfig: Sendable, Equatable {
         for problem in document.problems { d.error(problem.mark, problem.message) }
         var config = ServerConfig()
         if document.problems.isEmpty, let f = Fields(document.root, context: "the server configuration", known: keys, into: &d) {
-            config.repository = f.string("repository", into: &d)?.value
+            func path(_ key: String) -> String? {
+                guard let value = f.string(key, into: &d) else { return nil }
+                guard value.value.hasPrefix("/"), !value.value.split(separator: "/").contains("..") else {
+                    d.error(value.mark, "'\(key)' must be an absolute path without '..', not '\(value.value.escapingControlCharacters)'")
+                    return nil
+                }
+                return value.value
+            }
+            config.repository = path("repository")
             config.remote = f.string("remote", into: &d)?.value
             config.branch = f.string("branch", into: &d)?.value
-            config.database = f.string("database", into: &d)?.value
-            config.allowedSigners = f.string("allowed_signers", into: &d)?.value
+            config.database = path("database")
+            config.allowedSigners = path("allowed_signers")
+            if let branch = config.branch, !branch.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A && $0 != 0x5C }) || branch.hasPrefix("-") {
+                d.error(f.entry("branch")!.value.mark, "'branch' is not a valid branch name")
+                config.branch = nil
+            }
+            if let repository = config.repository, let signers = config.allowedSigners,
+               signers == repository || signers.hasPrefix(repository.hasSuffix("/") ? repository : repository + "/") {
+                d.error(f.entry("allowed_signers")!.value.mark, "'allowed_signers' must live outside the repository, or a pull request could change who may sign")
+            }
             if let helper = f.stringList("helper", pattern: nil, itemName: "argument", into: &d) {
                 if helper.items.isEmpty {
                     d.error(helper.mark, "'helper' must name a command")
