@@ -117,6 +117,39 @@ struct SystemdTests {
         #expect(unit.value("Install", "WantedBy") == "timers.target")
     }
 
+    @Test("accessctl-ssh-agent runs the command with the deploy key in a private agent and passes its exit status on")
+    func sshAgentWrapper() throws {
+        let wrapper = Project.root + "/examples/systemd/accessctl-ssh-agent"
+        for tool in ["/usr/bin/ssh-keygen", "/usr/bin/ssh-agent", "/usr/bin/ssh-add"] {
+            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: install openssh-client")
+        }
+        try #require(FileManager.default.isExecutableFile(atPath: wrapper), "\(wrapper) is not executable")
+        try Scratch.with { scratch in
+            try FileManager.default.createDirectory(atPath: scratch.path("credentials"), withIntermediateDirectories: true)
+            let key = scratch.path("credentials/git_deploy_key")
+            let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f", key])
+            try #require(keygen.status == 0, "\(keygen.stderr)")
+            let fingerprint = try Command.run("/usr/bin/ssh-keygen", ["-lf", key + ".pub"]).stdout.split(separator: " ")
+            try #require(fingerprint.count > 2)
+            let credentials = ["CREDENTIALS_DIRECTORY": scratch.path("credentials")]
+
+            // The command sees an agent holding exactly the deploy key.
+            let listed = try Command.run(wrapper, ["-l"], environment: credentials.merging(["ACCESSCTL": "/usr/bin/ssh-add"]) { $1 })
+            #expect(listed.status == 0, "\(listed.stdout)\(listed.stderr)")
+            #expect(listed.stdout.split(separator: "\n").map { $0.split(separator: " ")[1] } == [fingerprint[1]], "\(listed.stdout)")
+
+            // Its exit status is the wrapper's (3: partly applied, 4: refused, ...).
+            let three = try Command.run(wrapper, ["-c", "exit 3"], environment: credentials.merging(["ACCESSCTL": "/bin/sh"]) { $1 })
+            #expect(three.status == 3, "\(three.stderr)")
+
+            // Without the credential it says so and runs nothing.
+            try FileManager.default.removeItem(atPath: key)
+            let missing = try Command.run(wrapper, ["-c", "echo ran"], environment: credentials.merging(["ACCESSCTL": "/bin/sh"]) { $1 })
+            #expect(missing.status == 1 && missing.stdout.isEmpty, "\(missing.stdout)\(missing.stderr)")
+            #expect(missing.stderr.contains("git_deploy_key"), "\(missing.stderr)")
+        }
+    }
+
     // MARK: config.yaml
 
     @Test("examples/config.yaml is valid against schemas/config.schema.json, a draft 2020-12 schema")
