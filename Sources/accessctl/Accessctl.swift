@@ -26,7 +26,8 @@ struct Accessctl: ParsableCommand {
 
             Exit codes: 0 ok or no changes, 1 error or invalid input, 2 changes present \
             (plan --detailed-exitcode), 3 apply partly failed (the next run retries), 4 refused \
-            by a guard (stale plan, mass removal, empty desired state), 64 usage error.
+            by a guard (stale plan, mass removal, empty desired state, unsigned or \
+            unverified commit, not a fast-forward), 64 usage error.
             """,
         version: AccessctlVersion.current,
         subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self,

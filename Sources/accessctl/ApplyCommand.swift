@@ -19,7 +19,8 @@ struct ApplyCommand: ParsableCommand {
 
             Exit codes: 0 applied (or nothing to do), 1 error, 3 partly applied (the rest was \
             applied; the next run retries), 4 refused by a guard (stale plan, mass removal, \
-            empty desired state), 64 usage error.
+            empty desired state, a commit whose signature does not verify, a commit that does \
+            not descend from the last applied one), 64 usage error.
             """
     )
 

@@ -233,6 +233,12 @@ struct SystemdTests {
         "database: [a, b]\n",
         "repository: true\n",
         "guard:\n  min_removal: 5\n",
+        "database: live.db\n",
+        "repository: /var/lib/accessctl/../../etc/access.git\n",
+        "allowed_signers: ../allowed_signers\n",
+        "branch: \"-main\"\n",
+        "branch: \"release 1\"\n",
+        "branch: \"a:b\"\n",
     ])
     func rejectedByBoth(text: String) throws {
         do {
@@ -248,12 +254,15 @@ struct SystemdTests {
         }
     }
 
-    @Test("the schema asks for absolute paths (the timer does not run in the configuration's directory)")
-    func schemaWantsAbsolutePaths() throws {
-        try Scratch.with { scratch in
-            try scratch.write("config.yaml", "database: live.db\n")
-            let result = try SchemaCheck.run(files: [scratch.path("config.yaml")])
-            #expect(result.status == 1 && result.stdout.contains("database"), "\(result.stdout)\(result.stderr)")
+    /// A rule across two keys, which the schema cannot express: the parser alone checks it.
+    @Test("allowed_signers inside the repository is refused by the parser")
+    func signersOutsideRepository() throws {
+        let text = "repository: /var/lib/accessctl/access.git\nallowed_signers: /var/lib/accessctl/access.git/allowed_signers\n"
+        do {
+            _ = try ServerConfig.parse(Array(text.utf8), path: "config.yaml")
+            Issue.record("allowed_signers inside the repository was accepted")
+        } catch {
+            #expect(error.diagnostics.map(\.description).contains { $0.hasPrefix("config.yaml:2:18: error: ") }, "\(error)")
         }
     }
 }
