@@ -452,3 +452,40 @@ struct SignedFetchTests {
         }
     }
 }
+
+@Suite("accessctl status and health", .enabled(if: geteuid() == 0, "runs the root helper"))
+struct StatusHealthTests {
+    @Test("status reports the applied commit, counts and the lock; health reports each service; logs are structured")
+    func statusAndHealth() throws {
+        try Scratch.with { scratch in
+            let setup = try ApplyCommandTests.Setup(scratch, firstUID: 26400)
+            let empty = try setup.server.accessctl(["status", "--config", setup.server.config])
+            #expect(empty.status == 0)
+            #expect(empty.stdout.contains("applied commit:  none yet"))
+            let applied = try setup.apply()
+            #expect(applied.status == 0)
+            #expect(applied.stderr.contains("level=info msg=\"action applied\" action=connect"), "\(applied.stderr.prefix(400))")
+            let head = try scratch.git("rev-parse", "HEAD", in: "repo")
+            let status = try setup.server.accessctl(["status", "--config", setup.server.config])
+            #expect(status.status == 0, "\(status.stderr)")
+            #expect(status.stdout.contains("applied commit:  \(head.prefix(12))"))
+            #expect(status.stdout.contains("(applied)"))
+            #expect(status.stdout.contains("lock:            free"))
+            #expect(status.stdout.contains("12 active"))
+            let json = try setup.server.accessctl(["status", "--config", setup.server.config, "--format", "json"])
+            let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            #expect(object?["last_applied_commit"] as? String == head)
+
+            let healthy = try setup.server.accessctl(["health", "--config", setup.server.config])
+            #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
+            #expect(healthy.stdout.contains("purchase_orders  ok"))
+            setup.mock.stop()
+            let down = try setup.server.accessctl(["health", "--config", setup.server.config])
+            #expect(down.status == 1)
+            #expect(down.stdout.contains("FAILED"))
+            for key in try setup.server.keys() {
+                for output in [applied.stderr, status.stdout, json.stdout] { #expect(!output.contains(key)) }
+            }
+        }
+    }
+}
