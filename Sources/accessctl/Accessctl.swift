@@ -31,7 +31,7 @@ struct Accessctl: ParsableCommand {
             """,
         version: AccessctlVersion.current,
         subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self,
-                      StatusCommand.self, HealthCommand.self]
+                      StatusCommand.self, HealthCommand.self, ExplainCommand.self, WhoCanCommand.self]
     )
 }
 

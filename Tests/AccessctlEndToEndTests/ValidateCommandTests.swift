@@ -132,3 +132,34 @@ struct ValidateCommandTests {
         }
     }
 }
+
+@Suite("accessctl explain and who-can (end to end)")
+struct QueryCommandTests {
+    private func accessctl(_ arguments: String...) throws -> CommandResult {
+        try Command.run(Project.accessctl, arguments, environment: ["NO_COLOR": "1"])
+    }
+
+    @Test func explainAndWhoCanAtARef() throws {
+        try Scratch.with { scratch in
+            try scratch.copyTree(Project.root + "/examples/acme", to: "acme")
+            try scratch.commitAll(in: "acme")
+            let repo = scratch.path("acme")
+            let explain = try accessctl("explain", "user", "ana.garcia", "--repo", repo, "--ref", "main")
+            #expect(explain.status == 0, "\(explain.stderr)")
+            #expect(explain.stdout.contains("groups: Admin, Everyone, data-platform"))
+            #expect(explain.stdout.contains("service crm  via data-platform"))
+            #expect(explain.stdout.contains("crm  (listed in users/ana.garcia.yaml)"))
+            let json = try accessctl("explain", "user", "ana.garcia", "--repo", repo, "--ref", "main", "--format", "json")
+            let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            #expect(object?["unix_user"] as? String == "agarcia")
+            let whoCan = try accessctl("who-can", "service", "crm", "--repo", repo, "--ref", "main")
+            #expect(whoCan.status == 0)
+            #expect(whoCan.stdout.hasPrefix("service crm: 6 users"))
+            #expect(whoCan.stdout.contains("kenji  via sales  [connected]"))
+            let unknown = try accessctl("explain", "user", "nobody", "--repo", repo)
+            #expect(unknown.status == 1)
+            let usage = try accessctl("explain", "group", "x", "--repo", repo)
+            #expect(usage.status == 64)
+        }
+    }
+}
