@@ -5,7 +5,12 @@ import Foundation
 
 /// Loads the desired state for a query, printing diagnostics and exiting 1 when invalid.
 func loadForQuery(_ repository: RepoOptions, _ server: ServerOptions) throws -> DesiredState {
-    let config = (try? ServerConfig.load(path: server.config)) ?? ServerConfig()
+    try loadDesiredState(repository, config: (try? ServerConfig.load(path: server.config)) ?? ServerConfig())
+}
+
+/// Loads the desired state the configuration and flags name, printing diagnostics and
+/// exiting 1 when it cannot be read or is invalid.
+func loadDesiredState(_ repository: RepoOptions, config: ServerConfig) throws -> DesiredState {
     let options = repository.resolved(config)
     let load: LoadResult
     do throws(RepoReadError) {

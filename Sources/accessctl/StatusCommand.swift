@@ -48,18 +48,7 @@ struct HealthCommand: ParsableCommand {
 
     func run() throws {
         let config = try server.load()
-        let options = repository.resolved(config)
-        let load: LoadResult
-        do throws(RepoReadError) {
-            load = try DesiredStateLoader.load(from: options.source())
-        } catch {
-            printError(error.message)
-            throw ExitCode(1)
-        }
-        guard let desired = load.state else {
-            print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")
-            throw ExitCode(1)
-        }
+        let desired = try loadDesiredState(repository, config: config)
         var settings = ExchangeSettings()
         settings.connectTimeout = Double(config.connectTimeoutSeconds)
         settings.totalTimeout = Double(min(config.timeoutSeconds, 10))

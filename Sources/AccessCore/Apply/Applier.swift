@@ -218,11 +218,11 @@ public enum Applier {
                     let address = action.address
                     let writes = action.kind == .create || action.kind == .update
                     if address.hasPrefix("member.") {
-                        guard let (group, user) = Self.member(address, groups: groups) else { continue }
+                        guard let (group, user) = Self.member(address) else { continue }
                         if writes { try w.upsert(LiveMember(group: group, user: user)) }
                         if action.kind == .delete { try w.deleteMember(group: group, user: user) }
                     } else if address.hasPrefix("grant.") {
-                        guard let (group, type, resource) = Self.grant(address, live: live, desired: desired) else { continue }
+                        guard let (group, type, resource) = Self.grant(address) else { continue }
                         if writes { try w.upsert(LiveGrant(group: group, type: type, resource: resource)) }
                         if action.kind == .delete { try w.deleteGrant(group: group, type: type, resource: resource) }
                     }
@@ -279,14 +279,14 @@ public enum Applier {
         }
 
         /// (group, user) of `member.<group>.<user>`; group names have no dots, user ids may.
-        static func member(_ address: String, groups: [String: Group]) -> (String, String)? {
+        static func member(_ address: String) -> (String, String)? {
             let rest = address.dropFirst("member.".count)
             guard let dot = rest.firstIndex(of: ".") else { return nil }
             return (String(rest[..<dot]), String(rest[rest.index(after: dot)...]))
         }
 
         /// (group, type, resource) of `grant.<group>.<type>.<resource>` (resource ids may hold dots).
-        static func grant(_ address: String, live: LiveState, desired: DesiredState) -> (String, String, String)? {
+        static func grant(_ address: String) -> (String, String, String)? {
             let p = address.split(separator: ".", maxSplits: 3).map(String.init)
             return p.count == 4 ? (p[1], p[2], p[3]) : nil
         }
@@ -492,7 +492,8 @@ public enum Applier {
                     logger.info("action applied", metadata: metadata)
                 }
             }
-            for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !plan.actions.contains(where: { $0.address == address }) {
+            let planned = Set(plan.actions.map(\.address))
+            for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !planned.contains(address) {
                 logger.error("failed", metadata: base.merging(["address": "\(address)", "error": "\(failure)"]) { _, new in new })
             }
             logger.info("run finished", metadata: base.merging(["result": "\(failures.isEmpty ? "applied" : "partly applied")",
@@ -526,7 +527,8 @@ public enum Applier {
                     try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
                                                      detail: detail, actor: actor))
                 }
-                for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !actions.contains(where: { $0.address == address }) {
+                let planned = Set(actions.map(\.address))
+                for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !planned.contains(address) {
                     try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: address, detail: failure, actor: actor))
                 }
             }
