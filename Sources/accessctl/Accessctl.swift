@@ -31,7 +31,8 @@ struct Accessctl: ParsableCommand {
             """,
         version: AccessctlVersion.current,
         subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self,
-                      StatusCommand.self, HealthCommand.self, ExplainCommand.self, WhoCanCommand.self]
+                      StatusCommand.self, HealthCommand.self, ExplainCommand.self, WhoCanCommand.self,
+                      DiffCommand.self, StateCommand.self, FmtCommand.self, ImportCommand.self]
     )
 }
 
