@@ -18,11 +18,25 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
     Encodable {
     /// The secret itself. Read it only to send it to a service or to write a home file.
     public let revealed: String
+    /// For a stand-in: the fingerprint of the key it stands for.
+    private let standsFor: String?
 
-    public init(_ value: String) { revealed = value }
+    public init(_ value: String) {
+        revealed = value
+        standsFor = nil
+    }
 
-    /// `sha256:` + the first 12 hex digits of the SHA-256 of the value.
-    public var fingerprint: String { SHA256.fingerprint(revealed.utf8) }
+    /// A stand-in for a key known only by its fingerprint (a live snapshot, the base of a
+    /// diff). It renders into home files as a fixed text derived from the fingerprint, so two
+    /// renderings with the same stand-ins compare equal, and it shows `fingerprint`.
+    public init(standInFor fingerprint: String) {
+        revealed = "<key " + fingerprint + ">"
+        standsFor = fingerprint
+    }
+
+    /// `sha256:` + the first 12 hex digits of the SHA-256 of the value (for a stand-in, the
+    /// fingerprint it stands for).
+    public var fingerprint: String { standsFor ?? SHA256.fingerprint(revealed.utf8) }
     public var description: String { fingerprint }
     public var debugDescription: String { "Secret(\(fingerprint))" }
     public var customMirror: Mirror { Mirror(self, children: ["fingerprint": fingerprint]) }

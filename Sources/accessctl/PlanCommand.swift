@@ -56,7 +56,17 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Fetch the configured branch from the configured remote first.")
     var fetch = false
 
+    @Option(name: .long, help: ArgumentHelp("Plan against a snapshot written by 'accessctl state export' instead of the database and the homes (for CI). Such a plan is for review: apply refuses it as stale.", valueName: "file"))
+    var liveSnapshot: String?
+
+    func validate() throws {
+        if liveSnapshot != nil && (server.database != nil || fetch || out != nil) {
+            throw ValidationError("--live-snapshot cannot be combined with --database, --fetch or --out")
+        }
+    }
+
     func run() throws {
+        if let liveSnapshot { return try planAgainstSnapshot(liveSnapshot) }
         let config = try server.load()
         try repository.fetchIfAsked(fetch, config)
         let repo = repository.resolved(config)
@@ -101,6 +111,29 @@ struct PlanCommand: ParsableCommand {
     }
 }
 
+extension PlanCommand {
+    /// `--live-snapshot`: the repository (flags, or the configuration if one is readable) against a snapshot.
+    func planAgainstSnapshot(_ path: String) throws {
+        let repo = repository.resolved((try? ServerConfig.load(path: server.config)) ?? ServerConfig())
+        let outcome: Planning.Outcome
+        do {
+            outcome = try Snapshots.plan(source: repo.source(), snapshot: path, adopt: adopt, now: Planning.now())
+        } catch let failure as Planning.Failure {
+            switch failure {
+            case .invalid(let load): print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")
+            case .unavailable(let message): printError(message)
+            }
+            throw ExitCode(1)
+        } catch let error as RepoReadError {
+            printError(error.message)
+            throw ExitCode(1)
+        }
+        for warning in outcome.load.diagnostics { printWarning(warning.description) }
+        render(outcome.plan, format: format)
+        if detailedExitcode && outcome.plan.summary.hasChanges { throw ExitCode(2) }
+    }
+}
+
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
@@ -129,11 +162,14 @@ func render(_ plan: Plan, format: PlanFormat) {
     switch format {
     case .text: print(PlanRenderer.text(plan, color: useColor(fd: 1)), terminator: "")
     case .json: print(PlanRenderer.json(plan), terminator: "")
-    case .markdown:
-        let parts = PlanRenderer.markdown(plan)
-        for (index, part) in parts.enumerated() {
-            if index > 0 { print("\n<!-- accessctl: part \(index + 1) of \(parts.count) -->\n") }
-            print(part, terminator: part.hasSuffix("\n") ? "" : "\n")
-        }
+    case .markdown: printParts(PlanRenderer.markdown(plan))
+    }
+}
+
+/// Prints Markdown parts separated by a marker comment line (`<!-- accessctl: part 2 of 3 -->`).
+func printParts(_ parts: [String]) {
+    for (index, part) in parts.enumerated() {
+        if index > 0 { print("\n<!-- accessctl: part \(index + 1) of \(parts.count) -->\n") }
+        print(part, terminator: part.hasSuffix("\n") ? "" : "\n")
     }
 }

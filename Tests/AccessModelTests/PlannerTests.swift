@@ -307,3 +307,97 @@ struct PlannerTests {
         }
     }
 }
+
+@Suite("Diffs and live snapshots")
+struct DiffAndSnapshotTests {
+    @Test func convergedStateOfADesiredStatePlansNoChanges() {
+        let world = World.base()
+        let live = Converged.live(of: world.desired, now: World.now)
+        let plan = Planner.plan(PlanInput(desired: world.desired, live: live, homes: Converged.homes(of: live), now: World.now,
+                                          adopt: false))
+        #expect(plan.actions.isEmpty, "\(plan.lines)")
+    }
+
+    @Test func diffShowsEffectiveAccessThroughGroupsEveryoneAndConnectLists() {
+        let base = World.base().desired
+        var head = base
+        head.groups.append(Group(id: "Everyone", grants: ["table": ["handbook"]]))
+        head.users.append(User(id: "carol", email: "carol@example.com", unixUser: "carol", active: false))
+        head.groups[1].members.removeAll { $0 == "bob" }  // bob leaves finance: loses po, crm, t1 and the po key
+        let side = DesiredDiff.Side(ref: "x", commit: nil)
+        let diff = DesiredDiff.between(base: base, head: head, baseSide: side, headSide: side, now: World.now)
+        let alice = diff.users.first { $0.user == "alice" }, bob = diff.users.first { $0.user == "bob" }
+        #expect(alice?.gained.map(\.resource) == ["handbook"])
+        #expect(alice?.gained.first?.via == ["Everyone"])
+        #expect(bob?.lost.map(\.resource) == ["crm", "po", "t1"])
+        #expect(bob?.gained.map(\.resource) == ["handbook"])
+        #expect(bob?.keysToRevoke == ["po"], "his own crm connection stays (validation, not the diff, enforces grants)")
+        let carol = diff.users.first { $0.user == "carol" }
+        #expect(carol?.change == "added" && carol?.gained.isEmpty == true, "an inactive user is granted nothing")
+        #expect(diff.summary == DesiredDiff.Summary(usersGaining: 2, usersLosing: 1, keysToIssue: 0, keysToRevoke: 1))
+        #expect(diff.plan.actions.contains { $0.address == "connection.bob.po" && $0.kind == .disconnect })
+        let same = DesiredDiff.between(base: base, head: base, baseSide: side, headSide: side, now: World.now)
+        #expect(!same.hasChanges)
+    }
+
+    /// Plans the world directly and through a snapshot: the actions must be the same.
+    private func expectSamePlan(_ world: World, _ label: String) {
+        let snapshot = LiveSnapshot.make(live: world.live, homes: world.homes, lastAppliedCommit: nil, now: World.now)
+        let (live, homes) = snapshot.restore()
+        let restored = Planner.plan(PlanInput(desired: world.desired, live: live, homes: homes, now: World.now, adopt: false))
+        let real = world.plan()
+        #expect(restored.actions == real.actions, "\(label): \(restored.lines) vs \(real.lines)")
+    }
+
+    @Test func snapshotPlansMatchTheRealPlan() {
+        var world = World.base()
+        world.converge()
+        expectSamePlan(world, "converged")
+        var drift = world
+        drift.homes.homes["bob"]?.serviceEnv = .present(sha256: String(repeating: "a", count: 64), mode: "0600")
+        let aliceEnv = drift.homes.homes["alice"]?.serviceEnv.sha
+        drift.homes.homes["alice"]?.serviceEnv = .present(sha256: aliceEnv, mode: "0640")
+        drift.homes.homes["alice"]?.skills["sc_po.md"] = .absent
+        expectSamePlan(drift, "drift")
+        var renamed = world
+        renamed.desired.services[0].envVar = "PO2_API_KEY"
+        expectSamePlan(renamed, "env var renamed")
+        var states = world
+        states.live.connections[0].status = .error
+        states.live.connections[0].lastError = "HTTP 503"
+        states.live.connections[1].status = .pending
+        states.live.connections[2].status = .revoking
+        states.live.retiredTokens = [RetiredToken(service: "po", tokenID: "t-old", user: "bob", keyFingerprint: "sha256:0123456789ab",
+                                                  retiredAt: World.now - 10)]
+        expectSamePlan(states, "statuses and a retired token")
+        var changed = world
+        changed.desired.groups[1].members.removeAll { $0 == "bob" }
+        changed.desired.users[0].active = false
+        changed.homes.failures["carol"] = "no such user"
+        expectSamePlan(changed, "membership and activity changes")
+        var expiring = world
+        expiring.converge(expiresIn: 3)
+        expectSamePlan(expiring, "rotation")
+    }
+
+    @Test func snapshotHoldsNoKey() throws {
+        var world = World.base()
+        world.converge()
+        let snapshot = LiveSnapshot.make(live: world.live, homes: world.homes, lastAppliedCommit: nil, now: World.now)
+        let text = "\(snapshot)"
+        for connection in world.live.connections {
+            let key = try #require(connection.apiKey)
+            #expect(!text.contains(key.revealed))
+            #expect(!text.contains(HomeFiles.sha256(key.revealed)))
+        }
+        #expect(!text.contains("t-alice-po"), "no token id of a live connection")
+        #expect(snapshot.connections.allSatisfy { $0.keyFingerprint?.hasPrefix("sha256:") == true })
+    }
+}
+
+private extension FileObservation {
+    var sha: String? {
+        if case .present(let sha, _) = self { return sha }
+        return nil
+    }
+}

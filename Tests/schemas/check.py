@@ -254,6 +254,34 @@ def main():
         else:
             passed += 1
 
+    # 7. Diffs and snapshots: the golden JSON documents against their schemas (a diff embeds
+    # a plan: plan.schema.json is given to the resolver by its $id).
+    for prefix, schema_name in [("diff-", "diff.schema.json"), ("snapshot-", "snapshot.schema.json")]:
+        try:
+            schema = json.loads((SCHEMAS / schema_name).read_text(encoding="utf-8"))
+            jsonschema.Draft202012Validator.check_schema(schema)
+            plan_schema = json.loads((SCHEMAS / "plan.schema.json").read_text(encoding="utf-8"))
+            resolver = jsonschema.RefResolver.from_schema(schema, store={plan_schema["$id"]: plan_schema})
+            validator = jsonschema.Draft202012Validator(schema, resolver=resolver)
+        except Exception as exc:
+            fail(f"schemas/{schema_name}: {describe(exc)}")
+            continue
+        documents = sorted((ROOT / "Tests" / "Golden").glob(prefix + "*.json"))
+        if not documents:
+            fail(f"Tests/Golden: no {prefix}*.json to check against schemas/{schema_name}")
+        for path in documents:
+            label = str(path.relative_to(ROOT))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except Exception as exc:
+                fail(f"{label}: {describe(exc)}")
+                continue
+            problems = schema_errors(validator, data)
+            if problems:
+                fail(f"{label}: rejected by schemas/{schema_name}: {problems[0]}")
+            else:
+                passed += 1
+
     for message in failures:
         print(message)
     print(f"schema: {passed} passed, {len(failures)} failed")

@@ -358,7 +358,7 @@ public final class LiveStore {
             let key: String? = row[5]
             connections.append(LiveConnection(
                 user: row[0], service: row[1], status: status, requestID: row[3], tokenID: row[4],
-                apiKey: key.map(Secret.init), issuedAt: row[6], expiresAt: row[7], lastError: row[8],
+                apiKey: key.map { Secret($0) }, issuedAt: row[6], expiresAt: row[7], lastError: row[8],
                 attempts: row[9]))
         }
 

@@ -79,7 +79,11 @@ public enum Planning {
 
     /// Writes a plan for `show` and `apply`, mode 600 (it names users and services), atomically.
     public static func save(_ plan: Plan, to path: String) throws(Failure) {
-        let text = PlanRenderer.json(plan)
+        try writeAtomically(PlanRenderer.json(plan), to: path)
+    }
+
+    /// Writes `text` to `path` through a temporary file and a rename, mode 600.
+    static func writeAtomically(_ text: String, to path: String) throws(Failure) {
         let temp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw .unavailable("cannot write \(path)")

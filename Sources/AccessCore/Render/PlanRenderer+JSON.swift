@@ -7,21 +7,25 @@ extension PlanRenderer {
     /// are written as `null`, not left out. Pretty-printed with sorted keys and unescaped `/`,
     /// ending with a newline. `Plan`'s `Decodable` reads it back (it ignores `summary`).
     public static func json(_ plan: Plan) -> String {
-        let document = Document(
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Strings, integers and booleans always encode.
+        let data = (try? encoder.encode(document(plan))) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// The plan as the encodable document `json` writes.
+    static func document(_ plan: Plan) -> Document {
+        Document(
             formatVersion: plan.formatVersion, commit: plan.commit, desiredDigest: plan.desiredDigest,
             liveDigest: plan.liveDigest, createdAt: plan.createdAt, adopt: plan.adopt, summary: plan.summary,
             actions: plan.actions.map {
                 Document.Action(kind: $0.kind, address: $0.address, reason: $0.reason,
                                 changes: $0.changes.map { .init(field: $0.field, old: $0.old, new: $0.new) })
             })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        // Strings, integers and booleans always encode.
-        let data = (try? encoder.encode(document)) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    private struct Document: Encodable {
+    struct Document: Encodable {
         struct Change: Encodable {
             var field: String
             var old: String?

@@ -23,8 +23,15 @@ extension PlanRenderer {
     /// 4,000. A line longer than about 2,000 bytes is cut with ` … (truncated)`: the text and
     /// JSON forms keep it whole. The output depends only on the plan.
     public static func markdown(_ plan: Plan, maxPartLength: Int = 60_000) -> [String] {
-        let summary = "**" + summaryLine(plan.summary) + "**"
-        let meta = metaLine(plan)
+        markdownParts(summary: "**" + summaryLine(plan.summary) + "**", meta: metaLine(plan),
+                      maxPartLength: maxPartLength) { markdownSections(plan, lineCap: $0) }
+    }
+
+    /// Parts of at most `maxPartLength` UTF-8 bytes, each starting with `summary` (with
+    /// ` (part k of n)` when there are several) and `meta`, holding the sections made by
+    /// `sections` for a longest line of the given size, packed in order.
+    static func markdownParts(summary: String, meta: String, maxPartLength: Int,
+                              sections makeSections: (Int) -> [MarkdownSection]) -> [String] {
         let budget = max(maxPartLength, 4_000) - 1
         // Room left for the body of a part once its header is written; the " (part k of n)"
         // suffix is reserved for as many digits as the part count turns out to need.
@@ -33,7 +40,7 @@ extension PlanRenderer {
             let suffix = " (part \(String(repeating: "9", count: digits)) of \(String(repeating: "9", count: digits)))"
             let room = budget - (summary + suffix + "\n" + meta + "\n").utf8.count
             let lineCap = min(2_000, room - 600)
-            let sections = markdownSections(plan, lineCap: lineCap)
+            let sections = makeSections(lineCap)
             let bodies = pack(sections, room: room)
             if String(bodies.count).count > digits {
                 digits = String(bodies.count).count
@@ -132,7 +139,7 @@ extension PlanRenderer {
 
     /// The action's line, then one line per field: `+` the value set, `-` the value replaced
     /// or removed.
-    private static func diffLines(_ action: PlannedAction) -> [String] {
+    static func diffLines(_ action: PlannedAction) -> [String] {
         var lines = [symbol(for: action).character + " " + action.address.escapingControlCharacters + "  " + describe(action)]
         for change in action.changes {
             let field = change.field.escapingControlCharacters + ": "
@@ -147,7 +154,7 @@ extension PlanRenderer {
     }
 
     /// The line cut to at most `limit` UTF-8 bytes, marked when cut.
-    private static func truncated(_ line: String, to limit: Int) -> String {
+    static func truncated(_ line: String, to limit: Int) -> String {
         guard line.utf8.count > limit else { return line }
         let mark = " … (truncated)"
         var out = "", size = 0

@@ -20,7 +20,13 @@ public enum PlanRenderer {
     /// `NO_COLOR` unset). Without it the output holds no escape sequence at all.
     public static func text(_ plan: Plan, color: Bool) -> String {
         let style = Style(enabled: color)
-        var out = style.bold(header(plan)) + "\n"
+        return style.bold(header(plan)) + "\n" + textBody(plan, style: style)
+    }
+
+    /// The actions and the summary line of `text`, without its header.
+    static func textBody(_ plan: Plan, style: Style) -> String {
+        let color = style.enabled
+        var out = ""
         for action in plan.actions {
             out += "\n"
             let symbol = symbol(for: action)

@@ -1,0 +1,72 @@
+import AccessModel
+import Foundation
+
+/// `accessctl state export` and `plan --live-snapshot`: the live state carried to CI without
+/// a secret in it (see `LiveSnapshot`).
+public enum Snapshots {
+    /// Reads the database and the homes of its accounts (through the helper) into a snapshot.
+    public static func export(database: String, helper: HelperClient, now: Int64) throws(Planning.Failure) -> LiveSnapshot {
+        let live: LiveState
+        let lastCommit: String?
+        do {
+            live = try LiveStore.snapshot(path: database)
+            if FileManager.default.fileExists(atPath: database) {
+                let store = try LiveStore(path: database)
+                defer { try? store.close() }
+                lastCommit = try store.lastAppliedCommit()
+            } else {
+                lastCommit = nil
+            }
+        } catch { throw .unavailable(error.description) }
+        let homes: HomeObservations
+        do { homes = try helper.inspect(accounts: Set(live.users.map(\.unixUser)).sorted()) } catch {
+            throw .unavailable(error.message)
+        }
+        return LiveSnapshot.make(live: live, homes: homes, lastAppliedCommit: lastCommit, now: now)
+    }
+
+    /// The snapshot as JSON: sorted keys, ending with a newline.
+    public static func json(_ snapshot: LiveSnapshot) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(snapshot)) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// Writes a snapshot atomically, mode 600 (it names users and services, like a saved plan).
+    public static func write(_ snapshot: LiveSnapshot, to path: String) throws(Planning.Failure) {
+        try Planning.writeAtomically(json(snapshot), to: path)
+    }
+
+    /// Reads a snapshot written by `export`, refusing anything else.
+    public static func read(path: String) throws(Planning.Failure) -> LiveSnapshot {
+        let bytes: [UInt8]
+        do { bytes = try DirectorySource.readFile(at: path) } catch { throw .unavailable(error.message) }
+        let snapshot: LiveSnapshot
+        do { snapshot = try JSONDecoder().decode(LiveSnapshot.self, from: Data(bytes)) } catch {
+            throw .unavailable("\(path) is not an accessctl live snapshot (written by 'accessctl state export')")
+        }
+        guard snapshot.kind == LiveSnapshot.kind else {
+            throw .unavailable("\(path) is not an accessctl live snapshot (written by 'accessctl state export')")
+        }
+        guard snapshot.formatVersion == LiveSnapshot.currentFormatVersion else {
+            throw .unavailable("\(path): snapshot format version \(snapshot.formatVersion) is not supported; this accessctl reads \(LiveSnapshot.currentFormatVersion)")
+        }
+        return snapshot
+    }
+
+    /// Plans `source` against a snapshot instead of the database and the homes.
+    public static func plan(source: RepoSource, snapshot path: String, adopt: Bool, now: Int64) throws(Planning.Failure)
+        -> Planning.Outcome
+    {
+        let snapshot = try read(path: path)
+        let load: LoadResult
+        do { load = try DesiredStateLoader.load(from: source) } catch { throw .unavailable(error.message) }
+        guard let desired = load.state else { throw .invalid(load) }
+        let (live, homes) = snapshot.restore()
+        var commit: String?
+        if case .git(_, _, let id) = load.origin { commit = id }
+        let plan = Planner.plan(PlanInput(desired: desired, commit: commit, live: live, homes: homes, now: now, adopt: adopt))
+        return Planning.Outcome(plan: plan, load: load)
+    }
+}
