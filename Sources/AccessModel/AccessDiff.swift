@@ -68,43 +68,6 @@ public enum Converged {
     }
 }
 
-/// Who can use what: every resource a user is granted through their groups (`Everyone`
-/// included), with the groups that give it. Inactive users are granted nothing.
-public enum EffectiveAccess {
-    /// A granted resource: `type` and id.
-    public struct Resource: Sendable, Hashable, Comparable, Codable {
-        public var type: String
-        public var resource: String
-
-        public init(type: String, resource: String) {
-            self.type = type
-            self.resource = resource
-        }
-
-        public static func < (a: Resource, b: Resource) -> Bool { (a.type, a.resource) < (b.type, b.resource) }
-    }
-
-    /// User id -> resource -> the groups granting it (sorted). Active users only.
-    public static func of(_ state: DesiredState) -> [String: [Resource: [String]]] {
-        var grantsByGroup: [String: [Resource]] = [:]
-        for group in state.groups {
-            grantsByGroup[group.id] = group.grants.flatMap { type, ids in ids.map { Resource(type: type, resource: $0) } }
-        }
-        let memberships = state.groupsByUser()
-        var result: [String: [Resource: [String]]] = [:]
-        for user in state.users where user.active {
-            var resources: [Resource: [String]] = [:]
-            for group in memberships[user.id] ?? [] {
-                for resource in grantsByGroup[group] ?? [] where resources[resource]?.last != group {
-                    resources[resource, default: []].append(group)
-                }
-            }
-            result[user.id] = resources
-        }
-        return result
-    }
-}
-
 /// The change between two desired states (two commits): the plan actions that take the
 /// converged base to the head, and per user the effective access gained and lost.
 public struct DesiredDiff: Sendable, Hashable {
@@ -202,8 +165,30 @@ public struct DesiredDiff: Sendable, Hashable {
                            users: userChanges(base: baseState, head: head, plan: plan))
     }
 
+    /// A granted resource: its type and id.
+    struct Resource: Hashable, Comparable {
+        var type: String
+        var resource: String
+        static func < (a: Resource, b: Resource) -> Bool { (a.type, a.resource) < (b.type, b.resource) }
+    }
+
+    /// Per user, the resources gained and lost and the keys issued and revoked. Only what can
+    /// have changed is examined: for each user, the grants of the groups they joined or left
+    /// and the changed grants of the groups they stayed in, so the cost follows the size of
+    /// the change, not users x grants. An inactive (or absent) user is granted nothing.
     static func userChanges(base: DesiredState, head: DesiredState, plan: Plan) -> [UserChange] {
-        let before = EffectiveAccess.of(base), after = EffectiveAccess.of(head)
+        func grantsByGroup(_ state: DesiredState) -> [String: Set<Resource>] {
+            var result: [String: Set<Resource>] = [:]
+            for group in state.groups {
+                var set = Set<Resource>()
+                for (type, ids) in group.grants { for id in ids { set.insert(Resource(type: type, resource: id)) } }
+                result[group.id] = set
+            }
+            return result
+        }
+        let baseGrants = grantsByGroup(base), headGrants = grantsByGroup(head)
+        let changedGroups = Set(baseGrants.keys).union(headGrants.keys).filter { baseGrants[$0] != headGrants[$0] }
+        let baseGroupsOf = base.groupsByUser(), headGroupsOf = head.groupsByUser()
         var issue: [String: [String]] = [:], revoke: [String: [String]] = [:]
         for action in plan.actions where action.address.hasPrefix("connection.") {
             // connection.<user>.<service>: user ids may hold dots, service ids may not.
@@ -220,9 +205,21 @@ public struct DesiredDiff: Sendable, Hashable {
         let headUsers = Dictionary(head.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var changes: [UserChange] = []
         for id in Set(baseUsers.keys).union(headUsers.keys).sorted() {
-            let old = before[id] ?? [:], new = after[id] ?? [:]
-            let gained = new.filter { old[$0.key] == nil }.map { Grant(type: $0.key.type, resource: $0.key.resource, via: $0.value) }
-            let lost = old.filter { new[$0.key] == nil }.map { Grant(type: $0.key.type, resource: $0.key.resource, via: $0.value) }
+            let before = baseUsers[id]?.active == true ? Set(baseGroupsOf[id] ?? []) : []
+            let after = headUsers[id]?.active == true ? Set(headGroupsOf[id] ?? []) : []
+            var candidates = Set<Resource>()
+            for group in before.subtracting(after) { candidates.formUnion(baseGrants[group] ?? []) }
+            for group in after.subtracting(before) { candidates.formUnion(headGrants[group] ?? []) }
+            for group in before.intersection(after) where changedGroups.contains(group) {
+                candidates.formUnion((baseGrants[group] ?? []).symmetricDifference(headGrants[group] ?? []))
+            }
+            var gained: [Grant] = [], lost: [Grant] = []
+            for resource in candidates.sorted() {
+                let was = before.filter { baseGrants[$0]?.contains(resource) == true }.sorted()
+                let now = after.filter { headGrants[$0]?.contains(resource) == true }.sorted()
+                if was.isEmpty && !now.isEmpty { gained.append(Grant(type: resource.type, resource: resource.resource, via: now)) }
+                if !was.isEmpty && now.isEmpty { lost.append(Grant(type: resource.type, resource: resource.resource, via: was)) }
+            }
             let issued = (issue[id] ?? []).sorted(), revoked = (revoke[id] ?? []).sorted()
             let change: String
             switch (baseUsers[id], headUsers[id]) {
@@ -232,9 +229,8 @@ public struct DesiredDiff: Sendable, Hashable {
             default: change = "changed"
             }
             if gained.isEmpty && lost.isEmpty && issued.isEmpty && revoked.isEmpty && change == "changed" { continue }
-            let order: (Grant, Grant) -> Bool = { ($0.type, $0.resource) < ($1.type, $1.resource) }
-            changes.append(UserChange(change: change, user: id, gained: gained.sorted(by: order), lost: lost.sorted(by: order),
-                                      keysToIssue: issued, keysToRevoke: revoked))
+            changes.append(UserChange(change: change, user: id, gained: gained, lost: lost, keysToIssue: issued,
+                                      keysToRevoke: revoked))
         }
         return changes
     }
