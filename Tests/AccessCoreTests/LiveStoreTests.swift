@@ -101,7 +101,7 @@ struct LiveStoreTests {
             #expect(try store.snapshot() == .empty)
             #expect(try LiveStore.snapshot(path: path) == .empty)
             let migrations = try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"]])
+            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"]])
             try store.close()
             // Reopening an up-to-date database changes nothing.
             let again = try LiveStore(path: path)
@@ -307,7 +307,101 @@ struct LiveStoreTests {
                 "audit_log_by_run", "connections_by_status", "grants_by_type_resource", "group_members_by_user",
             ])
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"]])
+        }
+    }
+
+    @Test("a v3 database with data is migrated to v4 on open: rows intact, skill_text NULL; reading leaves the file at v3")
+    func migrateV3() throws {
+        try Scratch.with { scratch in
+            let path = scratch.path("live.db")
+            try LiveStore.createForTesting(path: path, upTo: "v3-retired-tokens")
+            try LiveStore.executeForTesting(path: path, sql: """
+                INSERT INTO services (id, name, token_exchange_url, token_revoke_url, env_var, secret_env, skill_sha256,
+                                      ttl_days, enabled, source)
+                VALUES ('crm', 'CRM', 'https://crm/x', 'https://crm/r', 'CRM_KEY', 'SC_SECRET_CRM', '\(String(repeating: "c", count: 64))',
+                        90, 1, 'admin');
+                INSERT INTO users (id, email, unix_user, active, source) VALUES ('ann', 'ann@example.com', 'ann', 1, 'gitops');
+                INSERT INTO connections (user, service, status, request_id, api_key, key_fingerprint, attempts)
+                VALUES ('ann', 'crm', 'active', 'r1', '\(Self.key1)', '\(Secret(Self.key1).fingerprint)', 0);
+                INSERT INTO retired_tokens (service, token_id, user, retired_at) VALUES ('crm', 'tok-0', 'ann', 1700000000);
+                """)
+            let columns = "SELECT name FROM pragma_table_info('services') WHERE name = 'skill_text'"
+            let migrations = "SELECT identifier FROM grdb_migrations ORDER BY 1"
+            let before = try LiveStore.snapshot(path: path)
+            #expect(before.services.map(\.id) == ["crm"] && before.connections.count == 1 && before.retiredTokens.count == 1)
+            // Reading (plan, import) migrates a private copy only.
+            let export = try #require(try LiveStore.exportSnapshot(path: path))
+            #expect(export.skillTexts.isEmpty)
+            #expect(export.state.services == before.services && export.state.users == before.users)
+            #expect(try LiveStore.queryForTesting(path: path, sql: columns).isEmpty)
+            #expect(try LiveStore.queryForTesting(path: path, sql: migrations).count == 3)
+
+            let store = try LiveStore(path: path)
+            #expect(try store.snapshot() == before)
+            #expect(try LiveStore.queryForTesting(path: path, sql: columns) == [["skill_text"]])
+            #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT id, skill_text FROM services") == [["crm", nil]])
+            #expect(try LiveStore.queryForTesting(path: path, sql: migrations)
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"]])
+        }
+    }
+
+    @Test("skill_text: stored with the service, kept while the digest stays, cleared when it changes; filled only where missing")
+    func skillText() throws {
+        try Scratch.with { scratch in
+            let path = scratch.path("live.db")
+            let store = try LiveStore(path: path)
+            let text = "# CRM\nUse CRM_KEY.\n", other = "# CRM v2\n"
+            var crm = LiveStoreTests.full.services[0]
+            crm.skillSHA256 = HomeFiles.sha256(text)
+            var po = LiveStoreTests.full.services[1]  // source admin
+            po.skillSHA256 = HomeFiles.sha256(other)
+            let query = "SELECT id, skill_text FROM services ORDER BY id"
+            try store.write { w in
+                try w.upsert(crm, skillText: text)
+                try w.upsert(po)
+            }
+            #expect(try LiveStore.queryForTesting(path: path, sql: query) == [["crm", text], ["po", nil]])
+            #expect(try LiveStore.exportSnapshot(path: path)?.skillTexts == ["crm": text])
+            // The planning snapshot is unchanged by the text.
+            #expect(try store.snapshot().services == [crm, po])
+
+            // Another field changes, the digest does not: the text stays.
+            crm.name = "CRM (renamed)"
+            try store.write { w in try w.upsert(crm) }
+            #expect(try LiveStore.queryForTesting(path: path, sql: query)[0] == ["crm", text])
+            // The digest changes without a text: the stale text goes.
+            crm.skillSHA256 = HomeFiles.sha256(other)
+            try store.write { w in try w.upsert(crm) }
+            #expect(try LiveStore.queryForTesting(path: path, sql: query)[0] == ["crm", nil])
+
+            // Filling a missing text: only a gitops row, only with the matching digest.
+            let stored: [Bool] = try store.write { w in
+                [try w.storeMissingSkillText(service: "crm", sha256: HomeFiles.sha256(text), text: text),
+                 try w.storeMissingSkillText(service: "po", sha256: HomeFiles.sha256(other), text: other),
+                 try w.storeMissingSkillText(service: "crm", sha256: HomeFiles.sha256(other), text: other),
+                 try w.storeMissingSkillText(service: "crm", sha256: HomeFiles.sha256(other), text: "again")]
+            }
+            #expect(stored == [false, false, true, false])
+            #expect(try LiveStore.queryForTesting(path: path, sql: query) == [["crm", other], ["po", nil]])
+        }
+    }
+
+    @Test("exportSnapshot reads no key, token or request id, and nothing for a missing file")
+    func exportSnapshotHasNoSecrets() throws {
+        try Scratch.with { scratch in
+            let path = scratch.path("live.db")
+            #expect(try LiveStore.exportSnapshot(path: path) == nil)
+            #expect(!Self.exists(path))
+            try Self.write(Self.full, to: LiveStore(path: path))
+            let export = try #require(try LiveStore.exportSnapshot(path: path))
+            #expect(export.state.services == Self.full.services && export.state.users == Self.full.users)
+            #expect(export.state.members == Self.full.members && export.state.grants == Self.full.grants)
+            #expect(export.state.connections.map { "\($0.user).\($0.service).\($0.status)" }
+                == Self.full.connections.map { "\($0.user).\($0.service).\($0.status)" })
+            #expect(export.state.connections.allSatisfy { $0.apiKey == nil && $0.tokenID == nil && $0.requestID.isEmpty })
+            let dumped = "\(export)"
+            #expect(!dumped.contains(Self.key1) && !dumped.contains(Self.key2))
         }
     }
 
@@ -329,7 +423,7 @@ struct LiveStoreTests {
             #expect(readError?.message == message)
             #expect(try LiveStore.queryForTesting(path: path, sql: schema) == before)
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v99-future"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v99-future"]])
         }
     }
 

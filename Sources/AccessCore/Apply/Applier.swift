@@ -200,7 +200,8 @@ public enum Applier {
                             try w.upsert(LiveService(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
                                                      tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar,
                                                      secretEnv: s.secretEnv, skillSHA256: HomeFiles.sha256(s.skill), ttlDays: s.ttlDays,
-                                                     keyPrefix: s.keyPrefix, enabled: s.enabled))
+                                                     keyPrefix: s.keyPrefix, enabled: s.enabled),
+                                         skillText: s.skill)
                         }
                     case ("service", .delete):
                         if referenced.contains(p[1]) { deferred.append(p[1]) } else { try w.deleteService(p[1]) }
@@ -212,6 +213,12 @@ public enum Applier {
                     case ("group", .delete): try w.deleteGroup(p[1])
                     default: break
                     }
+                }
+                // Rows written before migration v4 have no skill text: store the desired one
+                // where the digest already matches (a few rows; `accessctl import` reads them).
+                let written = Set(plan.actions.filter { $0.address.hasPrefix("service.") }.map { $0.address.dropFirst(8) })
+                for s in desired.services where !written.contains(Substring(s.id)) {
+                    try w.storeMissingSkillText(service: s.id, sha256: HomeFiles.sha256(s.skill), text: s.skill)
                 }
                 // Memberships and grants after the users and groups they refer to.
                 for action in plan.actions {

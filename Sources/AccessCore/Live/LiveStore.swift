@@ -11,9 +11,12 @@
 /// is given; deciding that only `gitops` rows are created, changed or deleted (and that
 /// other rows are conflicts unless adopted) is the planner's job.
 ///
-/// ## Schema (current: `v2-indexes`)
+/// ## Schema (current: `v4-skill-text`)
 /// - `services(id PK, name, description?, token_exchange_url, token_revoke_url,
-///   health_url?, env_var, secret_env, skill_sha256, ttl_days, key_prefix?, enabled, source)`
+///   health_url?, env_var, secret_env, skill_sha256, ttl_days, key_prefix?, enabled, source,
+///   skill_text?)`. `skill_text` (added by `v4-skill-text`) is the skill file's text as last
+///   applied, for `accessctl import` only (``exportSnapshot(path:)``); the planning snapshot
+///   never reads it. NULL for rows written before v4 or by another tool.
 /// - `users(id PK, email, unix_user, active, source)`
 /// - `groups(id PK, description?, source)`
 /// - `group_members("group" -> groups ON DELETE CASCADE, user -> users ON DELETE CASCADE,
@@ -27,8 +30,12 @@
 ///   show which key a row holds without reading the key.
 /// - `runs(id, commit_id?, author?, started_at, finished_at?, result, counts JSON)` and
 ///   `audit_log(id, run_id -> runs ON DELETE CASCADE, at, action, address, detail?, actor?)`.
+/// - `retired_tokens(service, token_id, user, key_fingerprint?, retired_at, last_error?,
+///   attempts; PK(service, token_id))` (`v3-retired-tokens`): tokens replaced by a rotation,
+///   still to be revoked.
 /// - `v2-indexes`: connections by status, members by user, grants by (type, resource),
 ///   audit rows by run.
+/// Migrations, in order: `v1-tables`, `v2-indexes`, `v3-retired-tokens`, `v4-skill-text`.
 /// Times are Unix seconds. Booleans are 0/1. Text-keyed tables are `WITHOUT ROWID`.
 ///
 /// Upserts are `INSERT ... ON CONFLICT DO UPDATE`, never `INSERT OR REPLACE`: a replace
@@ -130,8 +137,16 @@ public final class LiveStore {
     /// in a private in-memory copy and read from there; the file is left as it is. A
     /// database written by a newer accessctl is refused.
     public static func snapshot(path: String) throws(LiveStoreError) -> LiveState {
+        try readOnly(path: path, absent: .empty, readState)
+    }
+
+    /// Runs `read` in one read transaction on the database at `path`, opened read-only, as
+    /// ``snapshot(path:)`` describes: `absent` for a missing file or a database without a
+    /// schema; a database at an older schema is migrated in a private in-memory copy and read
+    /// there; the file is never changed.
+    static func readOnly<T>(path: String, absent: T, _ read: (Database) throws -> T) throws(LiveStoreError) -> T {
         guard !path.isEmpty else { throw LiveStoreError("the database path is empty") }
-        guard case .present(let identity) = try DatabaseFile.lookupForReading(path) else { return .empty }
+        guard case .present(let identity) = try DatabaseFile.lookupForReading(path) else { return absent }
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration(readonly: true))
@@ -141,22 +156,18 @@ public final class LiveStore {
         try DatabaseFile.verify(path, is: identity)
         do {
             defer { try? queue.close() }
-            enum Outcome { case state(LiveState), uninitialized, outdated }
-            let outcome = try queue.read { db throws -> Outcome in
-                switch try schemaState(db, path: path) {
-                case .current: return .state(try readState(db))
-                case .uninitialized: return .uninitialized
-                case .outdated: return .outdated
-                }
+            let outcome = try queue.read { db throws -> (state: SchemaState, value: T?) in
+                let state = try schemaState(db, path: path)
+                return (state, state == .current ? try read(db) : nil)
             }
-            switch outcome {
-            case .state(let state): return state
-            case .uninitialized: return .empty
+            switch outcome.state {
+            case .current: return outcome.value!
+            case .uninitialized: return absent
             case .outdated:
                 let copy = try DatabaseQueue(configuration: configuration(readonly: false))
                 try queue.backup(to: copy)
                 try LiveSchema.migrator.migrate(copy)
-                return try copy.read { db in try readState(db) }
+                return try copy.read { db in try read(db) }
             }
         } catch let error as LiveStoreError {
             throw error
@@ -381,7 +392,7 @@ public final class LiveStore {
     }
 
     @inline(__always)
-    private static func source(_ text: String, _ table: String) throws -> RowSource {
+    static func source(_ text: String, _ table: String) throws -> RowSource {
         guard let source = RowSource(rawValue: text) else {
             throw LiveStoreError("unexpected source '\(text)' in table \(table)")
         }

@@ -17,12 +17,27 @@ public struct LiveStoreWriter {
 
     // MARK: Services
 
-    public func upsert(_ service: LiveService) throws(LiveStoreError) {
+    /// Inserts or updates every column of the service. `skillText` is the skill file's text
+    /// (whose SHA-256 is `skillSHA256`), kept for `accessctl import`. Without it, the stored
+    /// text is kept while the digest stays the same and cleared when the digest changes, so a
+    /// stored text always matches the row's digest.
+    public func upsert(_ service: LiveService, skillText: String? = nil) throws(LiveStoreError) {
         try execute(Self.upsertService, [
             service.id, service.name, service.description, service.tokenExchangeURL, service.tokenRevokeURL,
-            service.healthURL, service.envVar, service.secretEnv, service.skillSHA256, service.ttlDays,
+            service.healthURL, service.envVar, service.secretEnv, service.skillSHA256, skillText, service.ttlDays,
             service.keyPrefix, service.enabled, service.source.rawValue,
         ], "service.\(service.id)")
+    }
+
+    /// Stores the skill text of a `gitops` service that has none yet and whose digest is
+    /// `sha256` (a row written before migration `v4-skill-text`). Returns whether it did.
+    @discardableResult
+    public func storeMissingSkillText(service: String, sha256: String, text: String) throws(LiveStoreError) -> Bool {
+        try execute("""
+            UPDATE services SET skill_text = ?
+            WHERE id = ? AND skill_sha256 = ? AND skill_text IS NULL AND source = 'gitops'
+            """, [text, service, sha256], "service.\(service)")
+        return db.changesCount > 0
     }
 
     @discardableResult
@@ -154,15 +169,22 @@ public struct LiveStoreWriter {
 
     // MARK: - Statements
 
+    /// Every expression of the update part reads the row as it was (SQLite evaluates the
+    /// SET list against the old row), so `services.skill_sha256` is the previous digest.
     static let upsertService = """
         INSERT INTO services (id, name, description, token_exchange_url, token_revoke_url, health_url, env_var,
-                              secret_env, skill_sha256, ttl_days, key_prefix, enabled, source)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              secret_env, skill_sha256, skill_text, ttl_days, key_prefix, enabled, source)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET
             name = excluded.name, description = excluded.description,
             token_exchange_url = excluded.token_exchange_url, token_revoke_url = excluded.token_revoke_url,
             health_url = excluded.health_url, env_var = excluded.env_var, secret_env = excluded.secret_env,
-            skill_sha256 = excluded.skill_sha256, ttl_days = excluded.ttl_days, key_prefix = excluded.key_prefix,
+            skill_sha256 = excluded.skill_sha256,
+            skill_text = CASE
+                WHEN excluded.skill_text IS NOT NULL THEN excluded.skill_text
+                WHEN excluded.skill_sha256 = services.skill_sha256 THEN services.skill_text
+                ELSE NULL END,
+            ttl_days = excluded.ttl_days, key_prefix = excluded.key_prefix,
             enabled = excluded.enabled, source = excluded.source
         """
 

@@ -8,7 +8,7 @@ import GRDB
 /// newer accessctl (one that lists a migration this build does not know) is refused.
 enum LiveSchema {
     /// The identifiers of the migrations, in order. The last one is the current schema.
-    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens"]
+    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens", "v4-skill-text"]
 
     /// The sources a users/groups/members/grants/services row may carry.
     static let sourceCheck = "source IN ('gitops', 'admin', 'google_sync', 'system_seed')"
@@ -24,6 +24,9 @@ enum LiveSchema {
         }
         migrator.registerMigration("v3-retired-tokens") { db in
             try db.execute(sql: v3RetiredTokens)
+        }
+        migrator.registerMigration("v4-skill-text") { db in
+            try db.execute(sql: v4SkillText)
         }
         precondition(migrator.migrations == identifiers, "LiveSchema.identifiers is out of date")
         return migrator
@@ -138,5 +141,13 @@ enum LiveSchema {
             attempts INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (service, token_id)
         ) WITHOUT ROWID;
+        """
+
+    /// The text of each service's skill file as last applied, beside its `skill_sha256`, so
+    /// that `accessctl import` can write the skill files back. Nullable: rows written before
+    /// this migration, or by another tool, have only the digest. Read only by import, never
+    /// by the snapshot that planning uses.
+    static let v4SkillText = """
+        ALTER TABLE services ADD COLUMN skill_text TEXT;
         """
 }

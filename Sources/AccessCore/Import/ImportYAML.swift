@@ -1,0 +1,151 @@
+import StrictYAML
+
+/// A value of a file written by `accessctl import`.
+enum YAMLValue: Sendable, Hashable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    /// A list of strings (ids); written in flow style when it fits on the line.
+    case list([String])
+    /// A nested mapping, keys in the order given.
+    case mapping([YAMLEntry])
+}
+
+/// One `key: value` line (or block) of a mapping, with comment lines written above it.
+struct YAMLEntry: Sendable, Hashable {
+    var key: String
+    var value: YAMLValue
+    var comment: [String] = []
+
+    init(_ key: String, _ value: YAMLValue, comment: [String] = []) {
+        self.key = key
+        self.value = value
+        self.comment = comment
+    }
+}
+
+/// The YAML that `accessctl import` writes: two-space indentation, keys in the order given
+/// (the documented order of each file kind), lists of ids in flow style (`[a, b]`) unless the
+/// line would be longer than ``maxFlowWidth`` columns, then in block style, one item a line.
+/// Every string is written so that the strict loader (YAML 1.2 core schema) reads back
+/// exactly that string: plain when that is unambiguous, double-quoted otherwise.
+///
+/// ``document(_:)`` is the only entry point, so that import can later be routed through
+/// `accessctl fmt` without touching the importer.
+enum ImportYAML {
+    /// Lines longer than this put a list in block style.
+    static let maxFlowWidth = 100
+
+    /// The text of a file whose top level is `entries`, ending with a newline.
+    static func document(_ entries: [YAMLEntry]) -> String {
+        var out = ""
+        mapping(entries, indent: 0, into: &out)
+        return out
+    }
+
+    private static func mapping(_ entries: [YAMLEntry], indent: Int, into out: inout String) {
+        let pad = String(repeating: " ", count: indent)
+        for entry in entries {
+            for line in entry.comment { out += pad + (line.isEmpty ? "#" : "# " + line) + "\n" }
+            let key = pad + scalar(entry.key, flow: false) + ":"
+            switch entry.value {
+            case .string(let text): out += key + " " + scalar(text, flow: false) + "\n"
+            case .int(let value): out += key + " " + String(value) + "\n"
+            case .bool(let value): out += key + " " + (value ? "true" : "false") + "\n"
+            case .list(let items):
+                let flow = "[" + items.map { scalar($0, flow: true) }.joined(separator: ", ") + "]"
+                if items.isEmpty || key.unicodeScalars.count + 1 + flow.unicodeScalars.count <= maxFlowWidth {
+                    out += key + " " + flow + "\n"
+                } else {
+                    out += key + "\n"
+                    for item in items { out += pad + "  - " + scalar(item, flow: false) + "\n" }
+                }
+            case .mapping(let nested):
+                if nested.isEmpty {
+                    out += key + " {}\n"
+                } else {
+                    out += key + "\n"
+                    mapping(nested, indent: indent + 2, into: &out)
+                }
+            }
+        }
+    }
+
+    /// `text` as a YAML scalar that reads back as exactly `text`, a string. Plain when it is
+    /// safe in the context (`flow`: an item of a `[...]` list), otherwise double-quoted.
+    static func scalar(_ text: String, flow: Bool) -> String {
+        isPlainSafe(text, flow: flow) ? text : doubleQuoted(text)
+    }
+
+    /// Conservative: plain only for printable text without YAML indicators where they would
+    /// mean something, and only when the core schema reads it as a string (not `true`,
+    /// `null`, `0o17`, `1e3`, ...).
+    static func isPlainSafe(_ text: String, flow: Bool) -> Bool {
+        guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return false }
+        if first == " " || last == " " || last == ":" { return false }
+        if "-?:,[]{}#&*!|>'\"%@`~".unicodeScalars.contains(first) { return false }
+        if text.contains(": ") || text.contains(" #") || text.hasPrefix("...") || text.hasPrefix("---") { return false }
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", "_", ".", "/", "-", "+", "=", "(", ")", ";", "$", "^", "<", ">", "?", "!", "&", "*", "'", "%", "@", "~":
+                continue
+            case " ", ":", "#":
+                // Allowed inside block values (": " and " #" are excluded above); in a flow
+                // list they are quoted, to keep items obviously separate.
+                if flow { return false }
+            case ",", "[", "]", "{", "}":
+                if flow { return false }
+            default:
+                // Letters and digits of other scripts are fine; anything else (controls,
+                // format characters, quotes, backslashes, exotic spaces) is quoted.
+                guard scalar.value > 0x7F, scalar.properties.isAlphabetic || scalar.properties.numericType != nil else {
+                    return false
+                }
+            }
+        }
+        // YAML 1.1 booleans are strings to accessctl, but quoting them keeps other tools
+        // (older YAML libraries, editors set to YAML 1.1) from reading a boolean.
+        if yaml11Booleans.contains(text) { return false }
+        return Scalar(text: text, style: .plain, mark: .start).value == .string(text)
+    }
+
+    static let yaml11Booleans: Set<String> = [
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
+    ]
+
+    /// A double-quoted scalar: `\` and `"` escaped, control characters as YAML's named
+    /// escapes (`\n`, `\t`, `\a`, ...) or `\xNN`, and invisible characters that could hide
+    /// text from a reviewer (bidirectional controls, zero-width characters, line and
+    /// paragraph separators) as `\uNNNN`; everything else as it is.
+    static func doubleQuoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\0": out += "\\0"
+            case "\u{07}": out += "\\a"
+            case "\u{08}": out += "\\b"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\u{0B}": out += "\\v"
+            case "\u{0C}": out += "\\f"
+            case "\r": out += "\\r"
+            case "\u{1B}": out += "\\e"
+            default:
+                let v = scalar.value
+                let invisible = v < 0x20 || (0x7F...0x9F).contains(v) || (0x2028...0x2029).contains(v)
+                    || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) || (0x200B...0x200F).contains(v)
+                    || v == 0x061C || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF
+                if invisible {
+                    let hex = String(v, radix: 16, uppercase: true)
+                    out += v <= 0xFF ? "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
+                                     : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
