@@ -39,9 +39,17 @@ public enum DiffRenderer {
         return out
     }
 
-    /// `main (commit 1a2b3c4d5e6f)`.
+    /// `main (commit 1a2b3c4d5e6f)`, or just the commit when the ref is one.
     private static func side(_ side: DesiredDiff.Side) -> String {
-        side.ref.escapingControlCharacters + (side.commit.map { " (commit " + String($0.prefix(12)).escapingControlCharacters + ")" } ?? "")
+        guard let commit = shownCommit(side) else { return side.ref.escapingControlCharacters }
+        return side.ref.escapingControlCharacters + " (commit " + commit.escapingControlCharacters + ")"
+    }
+
+    /// The commit to show beside the ref: its first 12 digits, or nil when the ref is
+    /// already (a prefix of) the commit id.
+    private static func shownCommit(_ side: DesiredDiff.Side) -> String? {
+        guard let commit = side.commit, !(side.ref.count >= 7 && commit.hasPrefix(side.ref.lowercased())) else { return nil }
+        return String(commit.prefix(12))
     }
 
     /// One line per change of a user: `+ service invoicing  (via finance)`, `+ key invoicing  (to issue)`.
@@ -136,9 +144,11 @@ public enum DiffRenderer {
     /// line first), then the plan's sections as `plan --format markdown` shows them. Split
     /// and escaped like the plan (see `PlanRenderer.markdown`).
     public static func markdown(_ diff: DesiredDiff, maxPartLength: Int = 60_000) -> [String] {
-        let meta = "Base " + PlanRenderer.codeSpan(diff.base.ref) + (diff.base.commit.map { " " + PlanRenderer.codeSpan(String($0.prefix(12))) } ?? "")
-            + " → head " + PlanRenderer.codeSpan(diff.head.ref) + (diff.head.commit.map { " " + PlanRenderer.codeSpan(String($0.prefix(12))) } ?? "")
-            + " · " + PlanRenderer.summaryLine(diff.plan.summary)
+        func describe(_ side: DesiredDiff.Side) -> String {
+            PlanRenderer.codeSpan(side.ref.count > 40 ? String(side.ref.prefix(40)) : side.ref)
+                + (shownCommit(side).map { " " + PlanRenderer.codeSpan($0) } ?? "")
+        }
+        let meta = "Base " + describe(diff.base) + " → head " + describe(diff.head) + " · " + PlanRenderer.summaryLine(diff.plan.summary)
         return PlanRenderer.markdownParts(summary: "**" + summaryLine(diff) + "**", meta: meta, maxPartLength: maxPartLength) { lineCap in
             var sections: [PlanRenderer.MarkdownSection] = []
             if !diff.users.isEmpty {
