@@ -41,7 +41,9 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // The root helper: no dependency on the reconciler's modules or any C library.
-        .target(name: "Digest", exclude: ["README.md"]),
+        .target(name: "Digest", dependencies: ["CSHA256"], exclude: ["README.md"]),
+        // SHA-256 with the CPU's SHA instructions (our own C; Digest falls back to Swift).
+        .target(name: "CSHA256", exclude: ["README.md"]),
         .target(name: "HelperProtocol", dependencies: ["Digest"], exclude: ["README.md"]),
         .target(name: "HelperCore", dependencies: ["HelperProtocol"], exclude: ["README.md"]),
         .executableTarget(name: "install-service-env", dependencies: ["HelperCore"], exclude: ["README.md"]),

@@ -1,12 +1,23 @@
-/// SHA-256 (FIPS 180-4), in plain Swift so that the root helper and the reconciler share one
-/// small implementation without a cryptography dependency.
+import CSHA256
+
+/// SHA-256 (FIPS 180-4), shared by the root helper and the reconciler without a
+/// cryptography dependency: the compression function runs on the CPU's SHA instructions
+/// when it has them (x86-64 SHA-NI, checked once with CPUID, a small C function in
+/// CSHA256) and in plain Swift otherwise. Both give the same digests; the tests compare them.
 public struct SHA256: Sendable {
+    /// Whether this CPU runs the hardware path (checked once per process).
+    public static let hardwareAvailable = csha256_hardware_available() != 0
+
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
 
-    public init() {
+    private let hardware: Bool
+
+    /// A hasher; `portable` forces the plain Swift path (to compare both in tests).
+    public init(portable: Bool = false) {
+        hardware = Self.hardwareAvailable && !portable
         buffer.reserveCapacity(64)
     }
 
@@ -30,13 +41,14 @@ public struct SHA256: Sendable {
             buffer.append(contentsOf: bytes[0..<take])
             index = take
             if buffer.count == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
+                buffer.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
                 buffer.removeAll(keepingCapacity: true)
             }
         }
-        while bytes.count - index >= 64 {
-            compress(bytes.baseAddress! + index)
-            index += 64
+        let blocks = (bytes.count - index) / 64
+        if blocks > 0 {
+            compress(bytes.baseAddress! + index, blocks: blocks)
+            index += blocks * 64
         }
         if index < bytes.count { buffer.append(contentsOf: bytes[index...]) }
     }
@@ -69,7 +81,20 @@ public struct SHA256: Sendable {
         return out
     }
 
-    private mutating func compress(_ block: UnsafeRawPointer) {
+    /// Runs the compression function over `blocks` consecutive 64-byte blocks.
+    private mutating func compress(_ data: UnsafeRawPointer, blocks: Int) {
+        if hardware {
+            // A homogeneous tuple is laid out like a C array of its eight words.
+            withUnsafeMutableBytes(of: &state) { words in
+                csha256_hardware_blocks(words.baseAddress!.assumingMemoryBound(to: UInt32.self),
+                                        data.assumingMemoryBound(to: UInt8.self), blocks)
+            }
+            return
+        }
+        for block in 0..<blocks { compressPortable(data + block * 64) }
+    }
+
+    private mutating func compressPortable(_ block: UnsafeRawPointer) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
             for i in 0..<16 {
                 w[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))

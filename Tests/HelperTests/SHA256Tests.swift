@@ -23,4 +23,18 @@ struct SHA256Tests {
             #expect(SHA256.hexString(hasher.finalize()) == SHA256.hex(bytes), "split at \(split)")
         }
     }
+
+    @Test("the hardware path (when this CPU has one) and the Swift path agree on every length and split")
+    func hardwareMatchesPortable() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<70_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for length in Array(0...300) + [1_000, 4_095, 4_096, 4_097, 65_536, 70_000] {
+            var fast = SHA256(), slow = SHA256(portable: true)
+            let split = length / 3
+            fast.update(bytes[..<split])
+            fast.update(bytes[split..<length])
+            slow.update(bytes[..<length])
+            #expect(fast.finalize() == slow.finalize(), "length \(length)")
+        }
+    }
 }
