@@ -159,43 +159,66 @@ public enum Planner {
             }
         }
 
-        struct MemberKey: Hashable { let group: String; let user: String }
-        struct GrantKey: Hashable { let group: String; let type: String; let resource: String }
-
-        /// Memberships and grants: keyed by value (not by address string) because there are
-        /// hundreds of thousands; addresses are built only for the actions.
+        /// Memberships and grants: hundreds of thousands of them, so both sides are sorted
+        /// (the live rows arrive sorted, which the sort notices) and walked together,
+        /// comparing strings instead of hashing them; addresses are built only for actions.
         mutating func memberships() {
-            var desiredMembers = Set<MemberKey>()
-            var desiredGrants = Set<GrantKey>()
+            typealias Member = (group: String, user: String)
+            var desiredMembers: [Member] = []
+            desiredMembers.reserveCapacity(input.live.members.count)
             for group in input.desired.groups {
-                for member in group.members { desiredMembers.insert(MemberKey(group: group.id, user: member)) }
+                for member in group.members { desiredMembers.append((group.id, member)) }
+            }
+            desiredMembers.sort { ($0.group, $0.user) < ($1.group, $1.user) }
+            let liveMembers = input.live.members.sorted { ($0.group, $0.user) < ($1.group, $1.user) }
+            Self.merge(desiredMembers, liveMembers, less: { ($0.group, $0.user) < ($1.group, $1.user) },
+                       same: { $0.group == $1.group && $0.user == $1.user },
+                       equal: { $0.group == $1.group && $0.user == $1.user }) { want, have in
+                guard have == nil || want == nil || have!.source != .gitops else { return }
+                let group = want?.group ?? have!.group, user = want?.user ?? have!.user
+                reconcile(address: "member.\(group).\(user)", desired: want == nil ? nil : [],
+                          live: have.map { ([], $0.source) })
+            }
+
+            typealias Grant = (group: String, type: String, resource: String)
+            var desiredGrants: [Grant] = []
+            desiredGrants.reserveCapacity(input.live.grants.count)
+            for group in input.desired.groups {
                 for (type, ids) in group.grants {
-                    for id in ids { desiredGrants.insert(GrantKey(group: group.id, type: type, resource: id)) }
+                    for id in ids { desiredGrants.append((group.id, type, id)) }
                 }
             }
-            var liveMembers = Set<MemberKey>()
-            for m in input.live.members {
-                let key = MemberKey(group: m.group, user: m.user)
-                liveMembers.insert(key)
-                let wanted = desiredMembers.contains(key)
-                if !wanted || m.source != .gitops {
-                    reconcile(address: "member.\(m.group).\(m.user)", desired: wanted ? [] : nil, live: ([], m.source))
+            desiredGrants.sort { ($0.group, $0.type, $0.resource) < ($1.group, $1.type, $1.resource) }
+            let liveGrants = input.live.grants.sorted { ($0.group, $0.type, $0.resource) < ($1.group, $1.type, $1.resource) }
+            Self.merge(desiredGrants, liveGrants, less: { ($0.group, $0.type, $0.resource) < ($1.group, $1.type, $1.resource) },
+                       same: { $0.group == $1.group && $0.type == $1.type && $0.resource == $1.resource },
+                       equal: { $0.group == $1.group && $0.type == $1.type && $0.resource == $1.resource }) { want, have in
+                guard have == nil || want == nil || have!.source != .gitops else { return }
+                let group = want?.group ?? have!.group, type = want?.type ?? have!.type
+                let resource = want?.resource ?? have!.resource
+                reconcile(address: "grant.\(group).\(type).\(resource)", desired: want == nil ? nil : [],
+                          live: have.map { ([], $0.source) })
+            }
+        }
+
+        /// Walks a sorted desired sequence and a sorted live sequence together, calling
+        /// `visit` with each desired element and its live match (or nil), and with each live
+        /// element that has no desired match. Equal desired neighbours (an id listed twice)
+        /// count once.
+        static func merge<D, L>(_ desired: [D], _ live: [L], less: (D, L) -> Bool, same: (D, L) -> Bool,
+                                equal: (D, D) -> Bool, visit: (D?, L?) -> Void) {
+            var i = 0, j = 0
+            while i < desired.count || j < live.count {
+                if i < desired.count && (j == live.count || less(desired[i], live[j]) || same(desired[i], live[j])) {
+                    let match: L? = j < live.count && same(desired[i], live[j]) ? live[j] : nil
+                    visit(desired[i], match)
+                    if match != nil { j += 1 }
+                    let current = desired[i]
+                    repeat { i += 1 } while i < desired.count && equal(current, desired[i])
+                } else {
+                    visit(nil, live[j])
+                    j += 1
                 }
-            }
-            for key in desiredMembers where !liveMembers.contains(key) {
-                reconcile(address: "member.\(key.group).\(key.user)", desired: [], live: nil)
-            }
-            var liveGrants = Set<GrantKey>()
-            for g in input.live.grants {
-                let key = GrantKey(group: g.group, type: g.type, resource: g.resource)
-                liveGrants.insert(key)
-                let wanted = desiredGrants.contains(key)
-                if !wanted || g.source != .gitops {
-                    reconcile(address: "grant.\(g.group).\(g.type).\(g.resource)", desired: wanted ? [] : nil, live: ([], g.source))
-                }
-            }
-            for key in desiredGrants where !liveGrants.contains(key) {
-                reconcile(address: "grant.\(key.group).\(key.type).\(key.resource)", desired: [], live: nil)
             }
         }
 

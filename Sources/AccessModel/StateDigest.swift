@@ -23,6 +23,35 @@ public enum StateDigest {
             if buffer.count >= 1 << 16 { flush() }
         }
 
+        /// The same bytes as `record`, field by field, for hot loops: no array per record.
+        mutating func begin(_ kind: String) { buffer.append(contentsOf: kind.utf8) }
+
+        mutating func field(_ value: String?) {
+            buffer.append(0x1F)
+            if let value { buffer.append(contentsOf: value.utf8) } else { buffer.append(0) }
+        }
+
+        /// A file observation: `absent`, `present <sha256 or -> <mode>` or `unsafe <why>`.
+        mutating func field(_ observation: FileObservation) {
+            buffer.append(0x1F)
+            switch observation {
+            case .absent: buffer.append(contentsOf: "absent".utf8)
+            case .present(let sha, let mode):
+                buffer.append(contentsOf: "present ".utf8)
+                buffer.append(contentsOf: (sha ?? "-").utf8)
+                buffer.append(0x20)
+                buffer.append(contentsOf: mode.utf8)
+            case .unsafe(let why):
+                buffer.append(contentsOf: "unsafe ".utf8)
+                buffer.append(contentsOf: why.utf8)
+            }
+        }
+
+        mutating func end() {
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 { flush() }
+        }
+
         private mutating func flush() {
             buffer.withUnsafeBytes { hasher.update($0) }
             buffer.removeAll(keepingCapacity: true)
@@ -64,30 +93,53 @@ public enum StateDigest {
         }
         for u in state.users { w.record("user", u.id, u.email, u.unixUser, String(u.active), u.source.rawValue) }
         for g in state.groups { w.record("group", g.id, g.description, g.source.rawValue) }
-        for m in state.members { w.record("member", m.group, m.user, m.source.rawValue) }
-        for g in state.grants { w.record("grant", g.group, g.type, g.resource, g.source.rawValue) }
+        for m in state.members {
+            w.begin("member")
+            w.field(m.group)
+            w.field(m.user)
+            w.field(m.source.rawValue)
+            w.end()
+        }
+        for g in state.grants {
+            w.begin("grant")
+            w.field(g.group)
+            w.field(g.type)
+            w.field(g.resource)
+            w.field(g.source.rawValue)
+            w.end()
+        }
         for c in state.connections {
-            w.record("connection", c.user, c.service, c.status.rawValue, c.requestID, c.tokenID, c.keyFingerprint,
-                     c.issuedAt.map(String.init), c.expiresAt.map(String.init), c.lastError, String(c.attempts))
+            w.begin("connection")
+            w.field(c.user)
+            w.field(c.service)
+            w.field(c.status.rawValue)
+            w.field(c.requestID)
+            w.field(c.tokenID)
+            w.field(c.keyFingerprint)
+            w.field(c.issuedAt.map(String.init))
+            w.field(c.expiresAt.map(String.init))
+            w.field(c.lastError)
+            w.field(String(c.attempts))
+            w.end()
         }
         for t in state.retiredTokens {
             w.record("retired", t.service, t.tokenID, t.user, t.keyFingerprint, String(t.retiredAt), t.lastError, String(t.attempts))
         }
         for (account, home) in homes.homes.sorted(by: { $0.key < $1.key }) {
-            w.record("home", account, describe(home.serviceEnv), describe(home.claudeRules))
+            w.begin("home")
+            w.field(account)
+            w.field(home.serviceEnv)
+            w.field(home.claudeRules)
+            w.end()
             for (name, observation) in home.skills.sorted(by: { $0.key < $1.key }) {
-                w.record("skill", account, name, describe(observation))
+                w.begin("skill")
+                w.field(account)
+                w.field(name)
+                w.field(observation)
+                w.end()
             }
         }
         for (account, failure) in homes.failures.sorted(by: { $0.key < $1.key }) { w.record("unavailable", account, failure) }
         return w.finish()
-    }
-
-    static func describe(_ observation: FileObservation) -> String {
-        switch observation {
-        case .absent: return "absent"
-        case .present(let sha, let mode): return "present \(sha ?? "-") \(mode)"
-        case .unsafe(let why): return "unsafe \(why)"
-        }
     }
 }

@@ -73,7 +73,7 @@ public struct HelperClient: Sendable {
         group.wait()
         process.waitUntilExit()
         let status = process.terminationStatus
-        let response = try? JSONDecoder().decode(HelperResponse.self, from: output)
+        let response = ResponseReader.read([UInt8](output)) ?? (try? JSONDecoder().decode(HelperResponse.self, from: output))
         let stderrText = String(decoding: errors.data.prefix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         switch (status, response) {
         case (0, let response?), (3, let response?):
