@@ -60,11 +60,12 @@ public enum Planner {
         let liveServices: [String: LiveService]
         let desiredUsers: [String: User]
         let liveUsers: [String: LiveUser]
-        let liveConnections: [Pair: LiveConnection]
-        /// Live connections of each user.
+        /// Live connections of each user (a handful each: looked up by a linear scan).
         let liveConnectionsByUser: [String: [LiveConnection]]
-        /// Connections that should exist after the apply: active users, enabled services.
-        var wanted: Set<Pair> = []
+        /// Connections that should exist after the apply (active users, enabled services),
+        /// sorted by user and service, and the same grouped by user.
+        var wanted: [Pair] = []
+        var wantedByUser: [String: [String]] = [:]
         /// Connections whose key the apply will (re-)issue, so file content is not known yet.
         var newKeys: Set<Pair> = []
 
@@ -81,9 +82,12 @@ public enum Planner {
             liveServices = Dictionary(input.live.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             desiredUsers = Dictionary(input.desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             liveUsers = Dictionary(input.live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            liveConnections = Dictionary(input.live.connections.map { (Pair(user: $0.user, service: $0.service), $0) },
-                                         uniquingKeysWith: { a, _ in a })
             liveConnectionsByUser = Dictionary(grouping: input.live.connections, by: \.user)
+        }
+
+        /// The live connection of a pair, if any.
+        func liveConnection(_ pair: Pair) -> LiveConnection? {
+            liveConnectionsByUser[pair.user]?.first { $0.service == pair.service }
         }
 
         mutating func add(_ kind: PlannedAction.Kind, _ address: String, _ reason: String, _ changes: [FieldChange] = []) {
@@ -226,14 +230,32 @@ public enum Planner {
 
         mutating func connections() {
             let effective = input.desired.effectiveConnections()
-            for user in input.desired.users where user.active {
+            for user in input.desired.users where user.active {  // sorted by id; services sorted
+                var services: [String] = []
                 for service in effective[user.id] ?? [] where desiredServices[service]?.enabled == true {
-                    wanted.insert(Pair(user: user.id, service: service))
+                    wanted.append(Pair(user: user.id, service: service))
+                    services.append(service)
                 }
+                if !services.isEmpty { wantedByUser[user.id] = services }
             }
-            for pair in wanted.sorted() {
+            if !wanted.isSorted() { wanted.sort() }
+            // Walk the wanted pairs and the live rows (sorted the same way) together.
+            let live = input.live.connections.isSorted { ($0.user, $0.service) < ($1.user, $1.service) }
+                ? input.live.connections : input.live.connections.sorted { ($0.user, $0.service) < ($1.user, $1.service) }
+            var removed: [LiveConnection] = []
+            var j = 0
+            for pair in wanted {
+                while j < live.count, (live[j].user, live[j].service) < (pair.user, pair.service) {
+                    removed.append(live[j])
+                    j += 1
+                }
+                var match: LiveConnection?
+                if j < live.count, live[j].user == pair.user, live[j].service == pair.service {
+                    match = live[j]
+                    j += 1
+                }
                 let address = "connection.\(pair.user).\(pair.service)"
-                guard let live = liveConnections[pair] else {
+                guard let live = match else {
                     add(.connect, address, "added in desired state")
                     newKeys.insert(pair)
                     continue
@@ -263,11 +285,12 @@ public enum Planner {
                         ?? "revoke the key replaced by a rotation",
                     [FieldChange(field: "key", old: token.keyFingerprint, new: nil)])
             }
-            let removed = liveConnections.filter { !wanted.contains($0.key) }
+            removed += live[j...]
             guard !removed.isEmpty else { return }
             let serviceGrants = liveServiceGrantsByUser()
             let desiredGrants = desiredServiceGrantsByUser()
-            for (pair, live) in removed.sorted(by: { $0.key < $1.key }) {
+            for live in removed {
+                let pair = Pair(user: live.user, service: live.service)
                 let address = "connection.\(pair.user).\(pair.service)"
                 if live.status == .revoking {
                     add(.disconnect, address, "retry: revocation did not finish on an earlier run", keyChange(live, removed: true))
@@ -328,11 +351,9 @@ public enum Planner {
             var accounts: [String: String] = [:]  // user id -> Unix account whose home is managed
             for user in input.live.users { accounts[user.id] = user.unixUser }
             for user in input.desired.users { accounts[user.id] = user.unixUser }
-            var wantedByUser: [String: [String]] = [:]
-            for pair in wanted { wantedByUser[pair.user, default: []].append(pair.service) }
 
             for (user, unix) in accounts.sorted(by: { $0.key < $1.key }) {
-                let services = (wantedByUser[user] ?? []).sorted()
+                let services = wantedByUser[user] ?? []
                 let hadConnections = liveConnectionsByUser[user]?.contains { $0.status == .active } == true
                 if let failure = input.homes.failures[unix] {
                     if !services.isEmpty || hadConnections {
@@ -367,13 +388,13 @@ public enum Planner {
             }
             let pairs = services.map { Pair(user: user, service: $0) }
             if pairs.contains(where: { newKeys.contains($0) }) {
-                let verb = pairs.contains { liveConnections[$0] == nil } ? "keys to issue" : "keys to rotate"
+                let verb = pairs.contains { liveConnection($0) == nil } ? "keys to issue" : "keys to rotate"
                 add(.writeFile, address, verb)
                 return
             }
             var entries: [(variable: String, key: Secret)] = []
             for pair in pairs {
-                guard let key = liveConnections[pair]?.apiKey, let service = desiredServices[pair.service] else { continue }
+                guard let key = liveConnection(pair)?.apiKey, let service = desiredServices[pair.service] else { continue }
                 entries.append((service.envVar, key))
             }
             let want = HomeFiles.sha256(HomeFiles.serviceEnv(entries))
@@ -413,7 +434,7 @@ public enum Planner {
                 case .present(let sha, let mode) where sha == want:
                     if mode != "0600" { add(.writeFile, address, "drift: mode \(mode), expected 0600") }
                 case .absent:
-                    let connected = liveConnections[Pair(user: user, service: service)]?.status == .active
+                    let connected = liveConnection(Pair(user: user, service: service))?.status == .active
                     add(.writeFile, address, connected ? "drift: file missing on disk" : "new connection")
                 case .present(let sha, _):
                     let live = liveServices[service]?.skillSHA256
@@ -429,4 +450,20 @@ public enum Planner {
             }
         }
     }
+}
+
+extension Array {
+    /// Whether the array is in order by `less` (one pass; sorting is skipped when it is).
+    func isSorted(by less: (Element, Element) -> Bool) -> Bool {
+        var index = 1
+        while index < count {
+            if less(self[index], self[index - 1]) { return false }
+            index += 1
+        }
+        return true
+    }
+}
+
+extension Array where Element: Comparable {
+    func isSorted() -> Bool { isSorted(by: <) }
 }
