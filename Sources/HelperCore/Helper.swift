@@ -169,7 +169,7 @@ public struct Helper {
         do {
             if let rules = try HomeIO.openSubdirectory(home, HelperProtocol.claudeRulesName, owner: account.uid) {
                 defer { rules.close() }
-                report.claudeRules = .present(nil, mode: octal(HomeIO.mode(of: rules)))
+                report.claudeRules = .present(nil, mode: octal(rules.openedMode))
                 var skills: [String: FileState] = [:]
                 for name in try HomeIO.names(in: rules) where HelperNames.isSkillFile(name) {
                     skills[name] = HomeIO.state(in: rules, name, owner: account.uid)

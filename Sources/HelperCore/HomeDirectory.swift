@@ -14,6 +14,8 @@ struct DirectoryHandle {
     let fd: Int32
     let device: UInt64
     let inode: UInt64
+    /// The permission bits when it was opened (`HomeIO.mode(of:)` reads them again).
+    let openedMode: mode_t
 
     func close() { _ = Glibc.close(fd) }
 }
@@ -65,7 +67,7 @@ enum HomeIO {
             Glibc.close(fd)
             throw HelperError("home \(path) is writable by group or others (mode \(octal(info.st_mode))); refusing to write there")
         }
-        return DirectoryHandle(fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        return DirectoryHandle(fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), openedMode: info.st_mode & 0o7777)
     }
 
     /// Opens a subdirectory of `parent` by name without following links.
@@ -90,7 +92,7 @@ enum HomeIO {
             Glibc.close(fd)
             throw HelperError("\(name) is owned by uid \(info.st_uid), not by the user")
         }
-        return DirectoryHandle(fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        return DirectoryHandle(fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), openedMode: info.st_mode & 0o7777)
     }
 
     /// The mode bits of an open directory.
@@ -122,19 +124,24 @@ enum HomeIO {
         guard info.st_size <= readLimit else { return .unsafe("is larger than \(readLimit) bytes") }
         let mode = octal(info.st_mode)
         guard digest else { return .present(nil, mode: mode) }
-        guard let sha = digestOf(fd) else { return .unsafe("cannot be read: \(errorText())") }
+        guard let sha = digestOf(fd, size: Int(info.st_size)) else { return .unsafe("cannot be read: \(errorText())") }
         return .present(sha, mode: mode)
     }
 
     /// One read buffer for the whole run (the helper does its file work on one thread).
     nonisolated(unsafe) private static let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
-    /// SHA-256 of an open file's contents, read in chunks; nil on a read error or past `readLimit`.
-    private static func digestOf(_ fd: Int32) -> String? {
+    /// SHA-256 of an open regular file's contents, read in chunks; nil on a read error or
+    /// past `readLimit`. `size` (from fstat) lets a file be read in one call: each read asks
+    /// for one byte more than should remain, so a short read is the end of the file (for a
+    /// regular file a read returns less than asked only there) and no extra read is needed
+    /// to see it; a file that grew meanwhile is simply read on.
+    private static func digestOf(_ fd: Int32, size: Int) -> String? {
         var hasher = SHA256()
         var total = 0
         while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
+            let want = min(buffer.count, max(size - total, 0) + 1)
+            let n = read(fd, buffer.baseAddress, want)
             if n < 0 {
                 if errno == EINTR { continue }
                 return nil
@@ -143,6 +150,7 @@ enum HomeIO {
             total += n
             if total > readLimit { return nil }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            if n < want { break }
         }
         return SHA256.hexString(hasher.finalize())
     }

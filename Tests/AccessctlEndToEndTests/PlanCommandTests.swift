@@ -127,6 +127,10 @@ struct PlanCommandTests {
             }
             let shownText = try server.accessctl("show", saved)
             #expect(shownText.stdout == out.stdout)
+            // The homes inspected by two helper processes (one half each) give the same plan.
+            let split = try server.acme.accessctl(["plan", "--config", server.config, "--format", "json"],
+                                                  environment: ["ACCESSCTL_NOW": String(PlanCommandTests.now), "ACCESSCTL_INSPECT_SPLIT": "2"])
+            #expect(split.stdout == (try server.accessctl("plan", "--config", server.config, "--format", "json")).stdout)
             PlanCommandTests.expectNoSecrets(outputs, keys: try server.keys())
         }
     }
