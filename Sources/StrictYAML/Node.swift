@@ -44,16 +44,24 @@ public enum ScalarValue: Sendable, Hashable {
     }
 }
 
-/// A scalar with its text exactly as written (after YAML unescaping) and where it starts.
+/// A scalar with its text exactly as written (after YAML unescaping), where it starts and
+/// where it ends.
 public struct Scalar: Sendable, Hashable {
     public var text: String
     public var style: ScalarStyle
     public var mark: Mark
+    /// Just after the scalar's last character (after the closing quote of a quoted scalar).
+    /// For a block scalar (`|`, `>`) this is after the line breaks it consumed: the start
+    /// of the line after its content, or the first non-space character of a less indented
+    /// comment line. For an empty plain scalar (`key:` with no value) it equals `mark`.
+    public var end: Mark
 
-    public init(text: String, style: ScalarStyle, mark: Mark) {
+    /// A scalar; `end` defaults to `mark`.
+    public init(text: String, style: ScalarStyle, mark: Mark, end: Mark? = nil) {
         self.text = text
         self.style = style
         self.mark = mark
+        self.end = end ?? mark
     }
 
     /// The YAML 1.2 core-schema value: quoted and block scalars are always strings;
@@ -73,6 +81,12 @@ public struct MappingEntry: Sendable, Hashable {
 public struct Mapping: Sendable, Hashable {
     public var entries: [MappingEntry]
     public var mark: Mark
+    /// Whether it was written in flow style (`{a: 1}`) rather than as indented lines.
+    public var isFlow: Bool
+    /// Where it ends: for a flow mapping just after the closing `}`; for a block mapping the
+    /// start of the token that ended it (the next less indented key or the end of the
+    /// file), which may lie after comments and blank lines.
+    public var end: Mark
 
     /// The entry for `key`, if present.
     public func entry(_ key: String) -> MappingEntry? {
@@ -84,6 +98,11 @@ public struct Mapping: Sendable, Hashable {
 public struct Sequence: Sendable, Hashable {
     public var items: [Node]
     public var mark: Mark
+    /// Whether it was written in flow style (`[a, b]`) rather than as `- item` lines.
+    public var isFlow: Bool
+    /// Where it ends: for a flow sequence just after the closing `]`; for a block sequence
+    /// the start of the token that ended it, which may lie after comments and blank lines.
+    public var end: Mark
 }
 
 /// A node of a strict YAML document.

@@ -236,7 +236,8 @@ private struct EventReader {
             case YAML_FOLDED_SCALAR_STYLE: style = .folded
             default: style = .plain
             }
-            return .scalar(Scalar(text: Self.string(data.value, data.length), style: style, mark: mark))
+            return .scalar(Scalar(text: Self.string(data.value, data.length), style: style, mark: mark,
+                                  end: Self.mark(event.end_mark)))
         case YAML_ALIAS_EVENT:
             let name = event.data.alias.anchor.map { String(cString: $0) } ?? ""
             problems.append(Problem(mark: mark, message: "aliases are not allowed ('*\(name)'); write the value out"))
@@ -244,21 +245,33 @@ private struct EventReader {
         case YAML_SEQUENCE_START_EVENT:
             try enter(depth: depth, mark: mark)
             checkProperties(anchor: event.data.sequence_start.anchor, tag: event.data.sequence_start.tag, mark: mark)
+            let isFlow = event.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE
             var items: [Node] = []
+            var end = mark
             while true {
                 var child = try next(&parser)
-                if child.type == YAML_SEQUENCE_END_EVENT { yaml_event_delete(&child); break }
+                if child.type == YAML_SEQUENCE_END_EVENT {
+                    end = Self.mark(child.end_mark)
+                    yaml_event_delete(&child)
+                    break
+                }
                 items.append(try node(from: &child, parser: &parser, depth: depth + 1))
             }
-            return .sequence(Sequence(items: items, mark: mark))
+            return .sequence(Sequence(items: items, mark: mark, isFlow: isFlow, end: end))
         case YAML_MAPPING_START_EVENT:
             try enter(depth: depth, mark: mark)
             checkProperties(anchor: event.data.mapping_start.anchor, tag: event.data.mapping_start.tag, mark: mark)
+            let isFlow = event.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
             var entries: [MappingEntry] = []
             var firstSeen: [String: Mark] = [:]
+            var end = mark
             while true {
                 var keyEvent = try next(&parser)
-                if keyEvent.type == YAML_MAPPING_END_EVENT { yaml_event_delete(&keyEvent); break }
+                if keyEvent.type == YAML_MAPPING_END_EVENT {
+                    end = Self.mark(keyEvent.end_mark)
+                    yaml_event_delete(&keyEvent)
+                    break
+                }
                 let keyNode = try node(from: &keyEvent, parser: &parser, depth: depth + 1)
                 var valueEvent = try next(&parser)
                 let value = try node(from: &valueEvent, parser: &parser, depth: depth + 1)
@@ -277,7 +290,7 @@ private struct EventReader {
                 firstSeen[key.text] = key.mark
                 entries.append(MappingEntry(key: key, value: value))
             }
-            return .mapping(Mapping(entries: entries, mark: mark))
+            return .mapping(Mapping(entries: entries, mark: mark, isFlow: isFlow, end: end))
         default:
             problems.append(Problem(mark: mark, message: "unexpected YAML event"))
             throw Stop()
