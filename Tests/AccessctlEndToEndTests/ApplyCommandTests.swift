@@ -122,7 +122,7 @@ struct ApplyCommandTests {
             #expect(try setup.apply().status == 0)
             let before = try setup.databaseTokens().active
             try setup.server.commit("john.doe leaves finance; ana.garcia connects to invoicing") { repo in
-                try AcmeEdit.replace(repo, "groups/finance.yaml", "members: [maria.lopez, john.doe, priya]", "members: [maria.lopez, priya]")
+                try AcmeEdit.replace(repo, "groups/finance.yaml", "members: [john.doe, maria.lopez, priya]", "members: [maria.lopez, priya]")
                 try AcmeEdit.replace(repo, "users/ana.garcia.yaml", "connections: [crm]", "connections: [crm, invoicing]")
             }
             let plan = try setup.plan()

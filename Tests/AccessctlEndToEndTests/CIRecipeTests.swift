@@ -69,15 +69,15 @@ struct CIRecipeTests {
     func validChange() throws {
         try Scratch.with { scratch in
             let repo = try Self.repository(scratch) { s in
-                try Self.edit(s, "access/groups/finance.yaml", "members: [maria.lopez, john.doe, priya]",
-                              "members: [maria.lopez, john.doe, priya, emma]")
+                try Self.edit(s, "access/groups/finance.yaml", "members: [john.doe, maria.lopez, priya]",
+                              "members: [emma, john.doe, maria.lopez, priya]")
                 try Self.edit(s, "access/groups/finance.yaml", "table: [finance.invoices, finance.payments, finance.purchase_orders]",
                               "table: [finance.invoices, finance.purchase_orders]")
             }
             // main moves on after the branch point; that change is not the pull request's.
             try scratch.git("checkout", "-q", "main", in: "access")
-            try Self.edit(scratch, "access/groups/sales.yaml", "knowledge: [sales-playbook, pricing]",
-                          "knowledge: [sales-playbook, pricing, pricing-2027]")
+            try Self.edit(scratch, "access/groups/sales.yaml", "knowledge: [pricing, sales-playbook]",
+                          "knowledge: [pricing, pricing-2027, sales-playbook]")
             try Self.commit(scratch, "main moves on")
             try scratch.git("checkout", "-q", "change", in: "access")
 
@@ -111,8 +111,8 @@ struct CIRecipeTests {
         let snapshot = Project.root + "/Tests/Golden/snapshot-acme.json"
         try Scratch.with { scratch in
             let repo = try Self.repository(scratch) { s in
-                try Self.edit(s, "access/groups/finance.yaml", "members: [maria.lopez, john.doe, priya]",
-                              "members: [maria.lopez, john.doe, priya, emma]")
+                try Self.edit(s, "access/groups/finance.yaml", "members: [john.doe, maria.lopez, priya]",
+                              "members: [emma, john.doe, maria.lopez, priya]")
             }
             let out = scratch.path("out")
             let result = try Self.check(scratch, ["--repo", repo, "--base", "main", "--head", "change", "--out", out,

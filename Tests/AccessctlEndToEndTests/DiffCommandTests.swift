@@ -51,11 +51,11 @@ struct DiffCommandTests {
         // Withdrawing finance's invoicing grant leaves maria.lopez's and priya's invoicing
         // connections without a grant: a policy violation that fails the check...
         try repo.branch("grant-withdrawn") {
-            try replace($0 + "/groups/finance.yaml", "service: [purchase_orders, invoicing]", "service: [purchase_orders]")
+            try replace($0 + "/groups/finance.yaml", "service: [invoicing, purchase_orders]", "service: [purchase_orders]")
         }
         // ...unless the pull request also removes those connections: then their keys are revoked.
         try repo.branch("grant-withdrawn-connections-removed") {
-            try replace($0 + "/groups/finance.yaml", "service: [purchase_orders, invoicing]", "service: [purchase_orders]")
+            try replace($0 + "/groups/finance.yaml", "service: [invoicing, purchase_orders]", "service: [purchase_orders]")
             try replace($0 + "/users/maria.lopez.yaml", "connections: [invoicing]", "connections: []")
             try replace($0 + "/users/priya.yaml", "connections: [invoicing]", "connections: []")
         }

@@ -9,41 +9,29 @@ private func accessctl(_ arguments: String...) throws -> CommandResult {
 
 private let acme = Project.root + "/examples/acme"
 
-/// The files of examples/acme that are not in canonical layout (unsorted lists, keys out of
-/// order). They are kept as they are because tests and scripts/demo edit those lines by text.
-private let acmeNotCanonical = [
-    "groups/Everyone.yaml", "groups/data-platform.yaml", "groups/finance.yaml", "groups/sales.yaml",
-    "services/crm.yaml", "services/purchase_orders.yaml", "users/omar.haddad.yaml",
+/// Files of the shipped example (all canonical).
+private let acmeFiles = [
+    "accessctl.yaml", "groups/Admin.yaml", "groups/Everyone.yaml", "groups/data-platform.yaml", "groups/finance.yaml",
+    "groups/sales.yaml", "services/crm.yaml", "services/invoicing.yaml", "services/purchase_orders.yaml",
+    "users/john.doe.yaml", "users/omar.haddad.yaml", "users/tom.baker.yaml",
 ]
 
 private func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
 
 @Suite("accessctl fmt (end to end)")
 struct FmtCommandTests {
-    @Test func checkOnTheExampleListsItsNonCanonicalFilesAndExitsTwo() throws {
+    @Test func theShippedExampleIsCanonicalAndFmtLeavesItAlone() throws {
         try Scratch.with { scratch in
             let repo = try scratch.copyTree(acme, to: "acme")
             let check = try accessctl("fmt", "--repo", repo, "--check")
-            #expect(check.status == 2, "\(check.stdout)\(check.stderr)")
-            #expect(check.stdout == acmeNotCanonical.map { $0 + "\n" }.joined())
-            #expect(check.stderr.isEmpty)
-            // Nothing was written.
-            #expect(try read(repo + "/groups/finance.yaml") == read(acme + "/groups/finance.yaml"))
-
-            // fmt rewrites them (comments kept), and the repository still validates.
+            #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+            #expect(check.stdout.isEmpty && check.stderr.isEmpty)
             let fmt = try accessctl("fmt", "--repo", repo)
-            #expect(fmt.status == 0, "\(fmt.stderr)")
-            #expect(fmt.stdout == check.stdout)
-            let validate = try accessctl("validate", "--repo", repo)
-            #expect(validate.status == 0, "\(validate.stdout)")
-            #expect(try read(repo + "/accessctl.yaml") == read(acme + "/accessctl.yaml"))
+            #expect(fmt.status == 0 && fmt.stdout.isEmpty, "\(fmt.stdout)\(fmt.stderr)")
+            for file in acmeFiles {
+                #expect(try read(repo + "/" + file) == read(acme + "/" + file), "\(file)")
+            }
             #expect(try read(repo + "/groups/finance.yaml").contains("# Everyone in finance works with purchase orders daily"))
-
-            // Idempotent: a second run changes and prints nothing; --check passes.
-            let again = try accessctl("fmt", "--repo", repo)
-            #expect(again.status == 0 && again.stdout.isEmpty && again.stderr.isEmpty)
-            let clean = try accessctl("fmt", "--repo", repo, "--check")
-            #expect(clean.status == 0 && clean.stdout.isEmpty, "\(clean.stdout)")
         }
     }
 
@@ -83,6 +71,7 @@ struct FmtCommandTests {
             let repo = try scratch.copyTree(acme, to: "acme")
             try scratch.write("acme/users/broken.yaml", "email: x@acme.example\nconnections: [crm\n")
             try scratch.write("acme/users/dup.yaml", "email: a@acme.example\nemail: b@acme.example\n")
+            try scratch.write("acme/users/zed.yaml", "email: z@acme.example\nconnections: [invoicing, crm]\n")
             let result = try accessctl("fmt", "--repo", repo)
             #expect(result.status == 1)
             #expect(result.stderr == """
@@ -90,7 +79,7 @@ struct FmtCommandTests {
                 users/dup.yaml:2:1: error: duplicate key 'email' (first at line 1, column 1)
 
                 """)
-            #expect(result.stdout == acmeNotCanonical.map { $0 + "\n" }.joined())
+            #expect(result.stdout == "users/zed.yaml\n")
             #expect(try read(repo + "/users/broken.yaml") == "email: x@acme.example\nconnections: [crm\n")
             // Errors win over changes with --check.
             try scratch.write("acme/groups/sales.yaml", "members: [b, a]\n")
