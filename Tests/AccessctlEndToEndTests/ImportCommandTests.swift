@@ -98,6 +98,9 @@ struct ImportCommandTests {
 
             let validate = try setup.server.accessctl(["validate", "--repo", out])
             #expect(validate.status == 0, "\(validate.stdout)\(validate.stderr)")
+            // Written in canonical layout.
+            let layout = try setup.server.accessctl(["fmt", "--check", "--repo", out])
+            #expect(layout.status == 0, "\(layout.stdout)\(layout.stderr)")
             let (plan, saved) = try Self.plan(setup, repo: out)
             #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
             #expect(plan.stdout.contains("No changes"))
@@ -251,7 +254,7 @@ struct ImportCommandTests {
 
             // The next apply that changes something fills the missing texts.
             try setup.server.commit("a new knowledge grant") { repo in
-                try AcmeEdit.replace(repo, "groups/Everyone.yaml", "it-howto]", "it-howto, onboarding]")
+                try AcmeEdit.replace(repo, "groups/Everyone.yaml", "security-policies]", "security-policies, onboarding]")
             }
             #expect(try setup.apply().status == 0)
             #expect(try LiveStore.queryForTesting(path: database, sql: "SELECT id, skill_text FROM services ORDER BY id")

@@ -20,11 +20,14 @@ enum ScalarText {
 
     /// Characters written escaped in double quotes and never written plain or single-quoted:
     /// C0 and C1 controls (tab included), DEL, the byte-order mark, the Unicode line and
-    /// paragraph separators (line breaks to libyaml), and the non-characters U+FFFE/U+FFFF.
+    /// paragraph separators (line breaks to libyaml), the non-characters U+FFFE/U+FFFF, and
+    /// the invisible characters that can make a reviewer read something else than what is
+    /// there (bidirectional controls, zero-width characters, the Arabic letter mark).
     static func needsEscape(_ c: Unicode.Scalar) -> Bool {
         let v = c.value
         return v < 0x20 || (0x7F...0x9F).contains(v) || v == 0xFEFF || v == 0x2028 || v == 0x2029
-            || v == 0xFFFE || v == 0xFFFF
+            || v == 0xFFFE || v == 0xFFFF || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+            || (0x200B...0x200F).contains(v) || v == 0x061C
     }
 
     /// Whether `text` can be written as a plain scalar and read back as exactly `text`, in

@@ -284,6 +284,13 @@ enum ImportBuilder {
                                           text: entries.isEmpty ? "{}\n" : ImportYAML.document(entries)))
             }
 
+            // The same layout `accessctl fmt` gives, so an imported repository passes `fmt --check`.
+            for index in files.indices where files[index].path.hasSuffix(".yaml") {
+                if case .formatted(let bytes) = FileFormatter.format(Array(files[index].text.utf8), path: files[index].path,
+                                                                     resourceTypes: resourceTypes) {
+                    files[index].text = String(decoding: bytes, as: UTF8.self)
+                }
+            }
             let config = files.removeFirst()
             files.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
             files.insert(config, at: 0)
