@@ -48,7 +48,7 @@ struct ApplyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Wait this many seconds for another apply to finish (default: fail at once).", valueName: "seconds"))
     var lockTimeout: Double = 0
 
-    @Option(name: .long, help: ArgumentHelp("Key exchanges in flight at once (default 16, or 'http.concurrency' of the configuration).", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("Key exchanges in flight at once (default 32, or 'http.concurrency' of the configuration).", valueName: "n"))
     var concurrency: Int?
 
     func validate() throws {

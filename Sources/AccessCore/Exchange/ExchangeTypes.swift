@@ -3,7 +3,7 @@ import AccessModel
 /// How the token client talks to services: concurrency, timeouts, retries, limits.
 public struct ExchangeSettings: Sendable, Hashable {
     /// Requests in flight at once (across all services of one call).
-    public var concurrency = 16
+    public var concurrency = 32
     /// Seconds allowed for one attempt to reach the service and send the request.
     public var connectTimeout: Double = 5
     /// Seconds allowed for one request from its first attempt to its answer, retries and
@@ -18,7 +18,7 @@ public struct ExchangeSettings: Sendable, Hashable {
 
     public init() {}
 
-    public init(concurrency: Int = 16, connectTimeout: Double = 5, totalTimeout: Double = 30, attempts: Int = 3,
+    public init(concurrency: Int = 32, connectTimeout: Double = 5, totalTimeout: Double = 30, attempts: Int = 3,
                 backoff: Double = 0.2, maxResponseBytes: Int = 64 * 1024) {
         self.concurrency = concurrency
         self.connectTimeout = connectTimeout

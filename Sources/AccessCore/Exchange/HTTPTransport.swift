@@ -25,8 +25,8 @@ enum TransferOutcome: Sendable {
 /// A URLSession with one delegate that serves every task of the session: it refuses
 /// redirects, caps bodies, and enforces connect and total deadlines by cancelling tasks.
 ///
-/// The session keeps connections alive and allows `concurrency` of them per host, so a
-/// batch of exchanges with one service reuses a small pool of connections.
+/// The session keeps connections alive and allows twice `concurrency` of them per host, so
+/// a batch of exchanges with one service reuses a small pool of connections.
 ///
 /// What FoundationNetworking (libcurl underneath) does not do, and how this copes:
 /// - it ignores the disposition of `didReceive response` and never pauses a transfer, so a
@@ -45,7 +45,11 @@ final class HTTPTransport: Sendable {
 
     init(settings: ExchangeSettings) {
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = max(settings.concurrency, 1)
+        // Above the in-flight bound (the token client never has more than `concurrency`
+        // requests out): with the limit equal to it, libcurl closed and reopened connections
+        // and stalled queued transfers (3000 exchanges at 50 ms latency took 43 s instead of
+        // 13 s at a concurrency of 16).
+        configuration.httpMaximumConnectionsPerHost = max(settings.concurrency * 2, 2)
         configuration.timeoutIntervalForRequest = (settings.totalTimeout + 1).rounded(.up)
         configuration.timeoutIntervalForResource = (settings.totalTimeout + 1).rounded(.up)
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData

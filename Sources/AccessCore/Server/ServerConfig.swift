@@ -21,7 +21,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxRemovalPercent = 25
     public var minRemoval = 5
     /// Token-exchange client settings.
-    public var concurrency = 16
+    public var concurrency = 32
     public var connectTimeoutSeconds = 5
     public var timeoutSeconds = 30
 
