@@ -139,6 +139,8 @@ struct Fields {
         }
         var items: [Located<String>] = []
         var seen: [String: Mark] = [:]
+        items.reserveCapacity(sequence.items.count)
+        seen.reserveCapacity(sequence.items.count)
         for item in sequence.items {
             guard let text = string(item, name: "each item of \(name)", into: &diagnostics) else { continue }
             if let pattern, !pattern.matches(text.value) {
