@@ -74,6 +74,8 @@ struct Validator {
         // Users: unique emails and Unix accounts, connections resolve.
         var emailOwners: [String: ParsedUser] = [:]
         var unixOwners: [String: ParsedUser] = [:]
+        emailOwners.reserveCapacity(users.count)
+        unixOwners.reserveCapacity(users.count)
         // Accounts named after the user id are claimed first, so a clash is reported on the
         // `unix_user` line that was written, not on a file that never mentions it.
         for user in users where !user.unixUserExplicit {
@@ -203,34 +205,37 @@ struct Validator {
     private func checkPolicy(known: Set<String>, into out: inout [Diagnostic]) {
         guard config.config.requireServiceGrant else { return }
         // The services granted to each user through their groups (Everyone included), as a
-        // bit set over the granted service ids: one OR per membership instead of a set union
-        // (a million memberships at 100,000 users).
+        // bit set over the granted service ids (one OR per membership instead of a set
+        // union: a million memberships at 100,000 users); as sets past 64 granted services.
         var bit: [String: Int] = [:]
         for group in groups {
             for service in group.serviceGrants where bit[service] == nil { bit[service] = bit.count }
         }
-        let width = max(1, (bit.count + 63) / 64)
-        func mask(_ services: [String]) -> [UInt64] {
-            var words = [UInt64](repeating: 0, count: width)
-            for service in services { if let b = bit[service] { words[b / 64] |= 1 << UInt64(b % 64) } }
-            return words
-        }
-        func has(_ words: [UInt64], _ service: String) -> Bool {
-            guard let b = bit[service] else { return false }
-            return words[b / 64] & (1 << UInt64(b % 64)) != 0
-        }
-        let everyone = mask(groups.first { $0.id == Group.everyone }?.serviceGrants ?? [])
-        var granted: [String: [UInt64]] = [:]
-        for group in groups where group.id != Group.everyone {
-            let words = mask(group.serviceGrants)
-            guard words.contains(where: { $0 != 0 }) else { continue }
-            for member in group.members {
-                granted[member.value, default: everyone].withUnsafeMutableBufferPointer { target in
-                    for index in 0..<width { target[index] |= words[index] }
-                }
+        let grants: (String, String) -> Bool
+        if bit.count <= 64 {
+            func mask(_ services: [String]) -> UInt64 {
+                services.reduce(0) { $0 | (bit[$1].map { 1 << UInt64($0) } ?? 0) }
             }
+            let everyone = mask(groups.first { $0.id == Group.everyone }?.serviceGrants ?? [])
+            var granted: [String: UInt64] = [:]
+            granted.reserveCapacity(users.count)
+            for group in groups where group.id != Group.everyone {
+                let words = mask(group.serviceGrants)
+                guard words != 0 else { continue }
+                for member in group.members { granted[member.value, default: everyone] |= words }
+            }
+            grants = { user, service in
+                guard let b = bit[service] else { return false }
+                return (granted[user] ?? everyone) & (1 << UInt64(b)) != 0
+            }
+        } else {
+            let everyone = Set(groups.first { $0.id == Group.everyone }?.serviceGrants ?? [])
+            var granted: [String: Set<String>] = [:]
+            for group in groups where group.id != Group.everyone {
+                for member in group.members { granted[member.value, default: everyone].formUnion(group.serviceGrants) }
+            }
+            grants = { user, service in (granted[user] ?? everyone).contains(service) }
         }
-        func grants(_ user: String, _ service: String) -> Bool { has(granted[user] ?? everyone, service) }
         // The groups of a user, for the messages only (built on the first violation).
         var groupsOf: [String: [String]]?
         func groupNames(_ user: String) -> String {
