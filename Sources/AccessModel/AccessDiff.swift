@@ -9,7 +9,7 @@ public enum Converged {
     public static let currentKey = "(current key)"
 
     /// The live rows `desired` converges to, every one owned by gitops.
-    public static func live(of desired: DesiredState, now: Int64) -> LiveState {
+    public static func live(of desired: DesiredState, now: Int64, memberships: [String: [String]]? = nil) -> LiveState {
         var live = LiveState()
         live.services = desired.services.map {
             LiveService(id: $0.id, name: $0.name, description: $0.description, tokenExchangeURL: $0.tokenExchangeURL,
@@ -28,7 +28,7 @@ public enum Converged {
             }
         }
         let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let effective = desired.effectiveConnections()
+        let effective = desired.effectiveConnections(memberships: memberships)
         for user in desired.users where user.active {
             for id in effective[user.id] ?? [] {
                 guard let service = services[id], service.enabled else { continue }
@@ -156,13 +156,15 @@ public struct DesiredDiff: Sendable, Hashable {
     public static func between(base: DesiredState?, head: DesiredState, baseSide: Side, headSide: Side,
                                now: Int64) -> DesiredDiff {
         let baseState = base ?? DesiredState(config: head.config, services: [], users: [], groups: [])
-        let live = Converged.live(of: baseState, now: now)
+        let baseGroups = baseState.groupsByUser(), headGroups = head.groupsByUser()
+        let live = Converged.live(of: baseState, now: now, memberships: baseGroups)
         var homes = Converged.homes(of: live)
         for user in head.users where homes.homes[user.unixUser] == nil { homes.homes[user.unixUser] = HomeState() }
         let plan = Planner.plan(PlanInput(desired: head, commit: headSide.commit, live: live, homes: homes, now: now,
                                           adopt: false))
         return DesiredDiff(base: baseSide, head: headSide, plan: plan,
-                           users: userChanges(base: baseState, head: head, plan: plan))
+                           users: userChanges(base: baseState, head: head, plan: plan, baseGroupsOf: baseGroups,
+                                              headGroupsOf: headGroups))
     }
 
     /// A granted resource: its type and id.
@@ -176,7 +178,8 @@ public struct DesiredDiff: Sendable, Hashable {
     /// have changed is examined: for each user, the grants of the groups they joined or left
     /// and the changed grants of the groups they stayed in, so the cost follows the size of
     /// the change, not users x grants. An inactive (or absent) user is granted nothing.
-    static func userChanges(base: DesiredState, head: DesiredState, plan: Plan) -> [UserChange] {
+    static func userChanges(base: DesiredState, head: DesiredState, plan: Plan, baseGroupsOf: [String: [String]],
+                            headGroupsOf: [String: [String]]) -> [UserChange] {
         func grantsByGroup(_ state: DesiredState) -> [String: Set<Resource>] {
             var result: [String: Set<Resource>] = [:]
             for group in state.groups {
@@ -188,7 +191,6 @@ public struct DesiredDiff: Sendable, Hashable {
         }
         let baseGrants = grantsByGroup(base), headGrants = grantsByGroup(head)
         let changedGroups = Set(baseGrants.keys).union(headGrants.keys).filter { baseGrants[$0] != headGrants[$0] }
-        let baseGroupsOf = base.groupsByUser(), headGroupsOf = head.groupsByUser()
         var issue: [String: [String]] = [:], revoke: [String: [String]] = [:]
         for action in plan.actions where action.address.hasPrefix("connection.") {
             // connection.<user>.<service>: user ids may hold dots, service ids may not.
@@ -205,6 +207,11 @@ public struct DesiredDiff: Sendable, Hashable {
         let headUsers = Dictionary(head.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var changes: [UserChange] = []
         for id in Set(baseUsers.keys).union(headUsers.keys).sorted() {
+            // Most users: same activity, same groups, none of them changed, no key: nothing to see.
+            if let b = baseUsers[id], let h = headUsers[id], b.active == h.active, issue[id] == nil, revoke[id] == nil {
+                let groups = baseGroupsOf[id] ?? []
+                if !b.active || (groups == (headGroupsOf[id] ?? []) && !groups.contains(where: changedGroups.contains)) { continue }
+            }
             let before = baseUsers[id]?.active == true ? Set(baseGroupsOf[id] ?? []) : []
             let after = headUsers[id]?.active == true ? Set(headGroupsOf[id] ?? []) : []
             var candidates = Set<Resource>()

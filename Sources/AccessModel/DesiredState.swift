@@ -126,17 +126,27 @@ public struct DesiredState: Sendable, Hashable {
     public func groupsByUser() -> [String: [String]] {
         var result: [String: [String]] = [:]
         result.reserveCapacity(users.count)
+        // `groups` is sorted by id, so each list is built in order; `Everyone` is then put in
+        // its place (no sort per user). A member listed twice in a group is kept once.
         for group in groups where group.id != Group.everyone {
-            for member in group.members { result[member, default: []].append(group.id) }
+            for member in group.members where result[member]?.last != group.id {
+                result[member, default: []].append(group.id)
+            }
         }
-        for user in users { result[user.id, default: []].append(Group.everyone) }
-        return result.mapValues { $0.sorted() }
+        for user in users where result[user.id] == nil { result[user.id] = [] }
+        var index = result.values.startIndex
+        while index != result.values.endIndex {
+            let position = result.values[index].firstIndex { $0 >= Group.everyone } ?? result.values[index].endIndex
+            result.values[index].insert(Group.everyone, at: position)
+            result.values.formIndex(after: &index)
+        }
+        return result
     }
 
     /// Each user's connections: their own plus the `connect:` lists of their groups, sorted.
-    public func effectiveConnections() -> [String: [String]] {
+    public func effectiveConnections(memberships given: [String: [String]]? = nil) -> [String: [String]] {
         let groupIndex = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0) })
-        let memberships = groupsByUser()
+        let memberships = given ?? groupsByUser()
         var result: [String: [String]] = [:]
         for user in users {
             var set = Set(user.connections)
