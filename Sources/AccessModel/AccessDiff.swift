@@ -161,7 +161,7 @@ public struct DesiredDiff: Sendable, Hashable {
         var homes = Converged.homes(of: live)
         for user in head.users where homes.homes[user.unixUser] == nil { homes.homes[user.unixUser] = HomeState() }
         let plan = Planner.plan(PlanInput(desired: head, commit: headSide.commit, live: live, homes: homes, now: now,
-                                          adopt: false))
+                                          adopt: false, memberships: headGroups))
         return DesiredDiff(base: baseSide, head: headSide, plan: plan,
                            users: userChanges(base: baseState, head: head, plan: plan, baseGroupsOf: baseGroups,
                                               headGroupsOf: headGroups))

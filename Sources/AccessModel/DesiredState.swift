@@ -144,16 +144,27 @@ public struct DesiredState: Sendable, Hashable {
     }
 
     /// Each user's connections: their own plus the `connect:` lists of their groups, sorted.
+    /// `memberships` is `groupsByUser()` when the caller has it already.
     public func effectiveConnections(memberships given: [String: [String]]? = nil) -> [String: [String]] {
-        let groupIndex = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, $0) })
-        let memberships = given ?? groupsByUser()
+        // Only groups with a `connect:` list add anything; most users are in none of them.
+        let connecting = Dictionary(groups.filter { !$0.connect.isEmpty }.map { ($0.id, $0.connect) }, uniquingKeysWith: { a, _ in a })
+        let memberships = connecting.isEmpty ? [:] : (given ?? groupsByUser())
         var result: [String: [String]] = [:]
+        result.reserveCapacity(users.count)
         for user in users {
-            var set = Set(user.connections)
+            var list = user.connections
+            var added = false
             for groupID in memberships[user.id] ?? [] {
-                if let group = groupIndex[groupID] { set.formUnion(group.connect) }
+                if let connect = connecting[groupID] {
+                    list += connect
+                    added = true
+                }
             }
-            result[user.id] = set.sorted()
+            // Sorted and without duplicates (neighbours, once sorted) as the loader gives them: kept.
+            if added || !list.isSorted(by: <) || zip(list, list.dropFirst()).contains(where: { $0 == $1 }) {
+                list = Set(list).sorted()
+            }
+            result[user.id] = list
         }
         return result
     }

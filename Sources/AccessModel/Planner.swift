@@ -12,15 +12,18 @@ public struct PlanInput: Sendable {
     public var now: Int64
     /// Take ownership of desired objects that exist live with another source.
     public var adopt: Bool
+    /// `desired.groupsByUser()`, when the caller has computed it already.
+    public var memberships: [String: [String]]?
 
     public init(desired: DesiredState, commit: String? = nil, live: LiveState, homes: HomeObservations,
-                now: Int64, adopt: Bool = false) {
+                now: Int64, adopt: Bool = false, memberships: [String: [String]]? = nil) {
         self.desired = desired
         self.commit = commit
         self.live = live
         self.homes = homes
         self.now = now
         self.adopt = adopt
+        self.memberships = memberships
     }
 }
 
@@ -229,7 +232,7 @@ public enum Planner {
         // MARK: Connections
 
         mutating func connections() {
-            let effective = input.desired.effectiveConnections()
+            let effective = input.desired.effectiveConnections(memberships: input.memberships)
             for user in input.desired.users where user.active {  // sorted by id; services sorted
                 var services: [String] = []
                 for service in effective[user.id] ?? [] where desiredServices[service]?.enabled == true {
