@@ -39,7 +39,9 @@ def main():
         sys.exit("homes.py: must run as root (it chowns the homes)")
 
     out = os.path.abspath(args.out)
-    names = [f"u{n:05d}" for n in range(args.users)]
+    # The same ids as bench/synth.py: at least 5 digits, more when needed.
+    digits = max(5, len(str(max(args.users - 1, 0))))
+    names = [f"u{n:0{digits}d}" for n in range(args.users)]
     root = os.path.abspath(args.root or os.path.join(out, "root"))
     home_root = os.path.join(root, "home")
     if os.path.isdir(home_root):

@@ -17,9 +17,11 @@ Layout written (see /tmp/rules.md / docs/format.md):
 Example:
   bench/synth.py --out /tmp/repo --users 10000 --git
   bench/synth.py --out /tmp/repo --users 10000 --git --change-percent 1
+  bench/synth.py --out /tmp/repo --users 100000 --git --pack      # 100,000 users, 5,000 groups
 """
 
 import argparse
+import bisect
 import os
 import shutil
 import subprocess
@@ -127,7 +129,8 @@ def parse_args(argv):
     p.add_argument("--git", action="store_true", help="git init -b main and commit (deterministic commit id)")
     p.add_argument("--pack", action="store_true", help="with --git: repack objects into one pack, like a clone")
     p.add_argument("--change-percent", type=float, default=None,
-                   help="then rewrite this %% of users (toggle one connection); a second commit with --git")
+                   help="then change this %% of users (in turn: a connection added, a connection removed, "
+                        "moved to another team group, deactivated); a second commit with --git")
     a = p.parse_args(argv)
     if a.users < 1:
         p.error("--users must be >= 1")
@@ -255,26 +258,33 @@ def main(argv):
             members[g].append(u)
         conns.append(sorted(rng.sample(S, conn_per_user)))
 
+    active = [True] * U
+
     def user_text(u):
+        if not active[u]:
+            # Offboarded: kept on record, no connections (an inactive user's connections
+            # would only draw a warning).
+            return f"email: {uid[u]}@example.com\nactive: false\n"
         c = conns[u]
         return f"email: {uid[u]}@example.com\nconnections: [{', '.join(sid[x] for x in c)}]\n"
 
     for u in range(U):
         put(f"users/{uid[u]}.yaml", user_text(u))
 
-    # team groups
+    # team groups: members (rewritten by --change-percent), and grants and connect: drawn once
     rng = Rng(a.seed, 3)
     other_types = ("plugin", "table", "knowledge")
     pool = max(1000, a.grants_per_group * 10)
     fmt = {"plugin": "p-{}", "table": "db.t{}", "knowledge": "k{}"}
     total_grants = 0
+    group_tail = []
+    group_connect = [None] * G
     for g in range(G):
         ngr = a.grants_per_group
         nsvc = min(S, ngr, 1 + rng.below(5))
         svc = sorted(rng.sample(S, nsvc)) if ngr else []
         rest = ngr - len(svc)
-        text = f"description: Synthetic team {gid[g]}\n"
-        text += yaml_list_block("members", [uid[u] for u in members[g]])
+        text = ""
         if ngr:
             text += "grants:\n"
             text += yaml_list_block("service", [sid[x] for x in svc], "  ")
@@ -285,7 +295,14 @@ def main(argv):
         total_grants += ngr
         if g % 10 == 0 and svc:
             text += f"connect: [{sid[svc[0]]}]\n"
-        put(f"groups/{gid[g]}.yaml", text)
+            group_connect[g] = svc[0]
+        group_tail.append(text)
+
+    def group_text(g):
+        return f"description: Synthetic team {gid[g]}\n" + yaml_list_block("members", [uid[u] for u in members[g]]) + group_tail[g]
+
+    for g in range(G):
+        put(f"groups/{gid[g]}.yaml", group_text(g))
 
     admins = uid[:2]
     put("groups/Admin.yaml",
@@ -308,20 +325,64 @@ def main(argv):
         commits.append(git(out, "rev-parse", "HEAD"))
 
     changed = 0
+    kinds = {}
     if a.change_percent is not None:
+        # Four kinds of change, in turn over the chosen users (sorted): a connection added,
+        # a connection removed, a move from one team group to another (two group files
+        # rewritten), and an offboarding (active: false). The two admins are never chosen.
         rng = Rng(a.seed, 4)
         changed = int(round(U * a.change_percent / 100.0))
         if a.change_percent > 0:
             changed = max(1, changed)
-        for u in sorted(rng.sample(U, changed)):
-            s = rng.below(S)
+        candidates = list(range(2, U)) if U > 2 else list(range(U))
+        changed = min(changed, len(candidates))
+        picked = sorted(candidates[i] for i in rng.sample(len(candidates), changed))
+        user_groups = [[] for _ in range(U)]
+        for g in range(G):
+            for u in members[g]:
+                user_groups[u].append(g)
+        touched_users, touched_groups = set(), set()
+        order = ("connection added", "connection removed", "group moved", "deactivated")
+        for i, u in enumerate(picked):
+            kind = order[i % 4]
             c = conns[u]
-            conns[u] = [x for x in c if x != s] if s in c else sorted(c + [s])
+            if kind == "connection added" and len(c) == S:
+                kind = "connection removed"
+            if kind == "connection removed" and not c:
+                kind = "connection added"
+            if kind == "group moved" and (not user_groups[u] or len(user_groups[u]) == G):
+                kind = "deactivated"
+            if kind == "connection added":
+                free = [x for x in range(S) if x not in c]
+                conns[u] = sorted(c + [free[rng.below(len(free))]])
+                touched_users.add(u)
+            elif kind == "connection removed":
+                drop = c[rng.below(len(c))]
+                conns[u] = [x for x in c if x != drop]
+                touched_users.add(u)
+            elif kind == "group moved":
+                old = user_groups[u][rng.below(len(user_groups[u]))]
+                mine = set(user_groups[u])
+                new = rng.below(G)
+                while new in mine:
+                    new = rng.below(G)
+                members[old].remove(u)
+                bisect.insort(members[new], u)
+                user_groups[u] = [g for g in user_groups[u] if g != old] + [new]
+                touched_groups.update((old, new))
+            else:
+                active[u] = False
+                touched_users.add(u)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for u in sorted(touched_users):
             write(os.path.join(out, f"users/{uid[u]}.yaml"), user_text(u))
+        for g in sorted(touched_groups):
+            write(os.path.join(out, f"groups/{gid[g]}.yaml"), group_text(g))
         if a.git:
             git(out, "add", "-A")
             git(out, "commit", "-q", "--allow-empty", "-m",
-                f"synthetic change: {a.change_percent:g}% of users ({changed}) toggle a connection",
+                f"synthetic change: {a.change_percent:g}% of users ({changed}): "
+                + ", ".join(f"{n} {k}" for k, n in kinds.items()),
                 date="2025-01-02T00:00:00+0000")
             commits.append(git(out, "rev-parse", "HEAD"))
 
@@ -331,11 +392,20 @@ def main(argv):
 
     elapsed = time.monotonic() - t0
     memberships = sum(len(m) for m in members)
+    # Keys the last commit holds: each active user's own connections plus the connect: of
+    # their groups (what an apply from empty exchanges).
+    effective = [set(conns[u]) if active[u] else set() for u in range(U)]
+    for g in range(G):
+        if group_connect[g] is not None:
+            for u in members[g]:
+                if active[u]:
+                    effective[u].add(group_connect[g])
+    keys = sum(len(e) for e in effective)
     summary = (f"synth: {U} users, {G + 2} groups ({G} teams + Admin + Everyone), {S} services, "
-               f"{memberships} memberships, {sum(len(c) for c in conns)} user connections, "
+               f"{memberships} memberships, {sum(len(c) for c in conns)} user connections ({keys} keys with connect:), "
                f"{total_grants} team grants, {files} files, {nbytes / 1e6:.1f} MB")
     if changed or a.change_percent is not None:
-        summary += f", {changed} users changed"
+        summary += f", {changed} users changed (" + (", ".join(f"{n} {k}" for k, n in kinds.items()) or "none") + ")"
     if commits:
         summary += f", commit {commits[-1][:12]}"
     summary += f" -> {out} in {elapsed:.1f}s"
