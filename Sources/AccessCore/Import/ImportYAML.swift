@@ -113,39 +113,7 @@ enum ImportYAML {
         "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
     ]
 
-    /// A double-quoted scalar: `\` and `"` escaped, control characters as YAML's named
-    /// escapes (`\n`, `\t`, `\a`, ...) or `\xNN`, and invisible characters that could hide
-    /// text from a reviewer (bidirectional controls, zero-width characters, line and
-    /// paragraph separators) as `\uNNNN`; everything else as it is.
-    static func doubleQuoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\0": out += "\\0"
-            case "\u{07}": out += "\\a"
-            case "\u{08}": out += "\\b"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\u{0B}": out += "\\v"
-            case "\u{0C}": out += "\\f"
-            case "\r": out += "\\r"
-            case "\u{1B}": out += "\\e"
-            default:
-                let v = scalar.value
-                let invisible = v < 0x20 || (0x7F...0x9F).contains(v) || (0x2028...0x2029).contains(v)
-                    || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) || (0x200B...0x200F).contains(v)
-                    || v == 0x061C || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF
-                if invisible {
-                    let hex = String(v, radix: 16, uppercase: true)
-                    out += v <= 0xFF ? "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
-                                     : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A double-quoted scalar, escaped as `accessctl fmt` writes it (control and invisible
+    /// characters escaped, so a reviewer sees them).
+    static func doubleQuoted(_ text: String) -> String { ScalarText.doubleQuoted(text) }
 }
