@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "install-service-env", targets: ["install-service-env"]),
         .executable(name: "token-service-mock", targets: ["token-service-mock"]),
         .library(name: "AccessCore", targets: ["AccessCore"]),
+        .library(name: "StrictYAML", targets: ["StrictYAML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

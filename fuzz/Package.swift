@@ -1,0 +1,15 @@
+// swift-tools-version:6.0
+// libFuzzer targets for accessctl's parsers. Built and run by fuzz/run (see docs/security.md):
+// every module is compiled with -sanitize=fuzzer,address from the command line.
+import PackageDescription
+
+let package = Package(
+    name: "accessctl-fuzz",
+    dependencies: [.package(name: "accessctl", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "fuzz-strictyaml",
+            dependencies: [.product(name: "StrictYAML", package: "accessctl")]
+        ),
+    ]
+)
