@@ -17,6 +17,17 @@ public enum HomeFiles {
         return text
     }
 
+    /// The entries of the `.service_env` that `connections` (one user's live rows) gave when
+    /// accessctl wrote it: the active ones with a key, under their live service's variable.
+    public static func lastWritten(_ connections: [LiveConnection], services: [String: LiveService])
+        -> [(variable: String, key: Secret)] {
+        connections.compactMap { connection in
+            guard connection.status == .active, let key = connection.apiKey,
+                  let service = services[connection.service] else { return nil }
+            return (service.envVar, key)
+        }
+    }
+
     /// The name of a service's skill file in `~/.claude_rules`.
     public static func skillFile(_ service: String) -> String { "sc_\(service).md" }
 

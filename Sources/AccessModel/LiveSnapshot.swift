@@ -220,13 +220,12 @@ public struct LiveSnapshot: Sendable, Hashable, Codable {
     /// planner computes "what accessctl wrote last").
     static func serviceEnvDigests(_ live: LiveState) -> [String: String] {
         let services = Dictionary(live.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var entries: [String: [(variable: String, key: Secret)]] = [:]
-        for connection in live.connections where connection.status == .active {
-            if let key = connection.apiKey, let service = services[connection.service] {
-                entries[connection.user, default: []].append((service.envVar, key))
-            }
+        var digests: [String: String] = [:]
+        for (user, connections) in Dictionary(grouping: live.connections, by: \.user) {
+            let entries = HomeFiles.lastWritten(connections, services: services)
+            if !entries.isEmpty { digests[user] = HomeFiles.sha256(HomeFiles.serviceEnv(entries)) }
         }
-        return entries.mapValues { HomeFiles.sha256(HomeFiles.serviceEnv($0)) }
+        return digests
     }
 
     static func file(_ observation: FileObservation, keepDigest: Bool = false) -> File {

@@ -278,4 +278,10 @@ public struct HomeObservations: Sendable, Hashable {
         self.homes = homes
         self.failures = failures
     }
+
+    /// Adds the observations of other accounts (an account already here keeps its own).
+    public mutating func merge(_ other: HomeObservations) {
+        homes.merge(other.homes) { a, _ in a }
+        failures.merge(other.failures) { a, _ in a }
+    }
 }

@@ -408,12 +408,7 @@ public enum Planner {
                 add(.writeFile, address, "drift: file missing on disk")
             default:
                 // What accessctl wrote last: the live active connections under the live names.
-                var last: [(variable: String, key: Secret)] = []
-                for connection in liveConnectionsByUser[user] ?? [] where connection.status == .active {
-                    if let key = connection.apiKey, let service = liveServices[connection.service] {
-                        last.append((service.envVar, key))
-                    }
-                }
+                let last = HomeFiles.lastWritten(liveConnectionsByUser[user] ?? [], services: liveServices)
                 if case .present(let sha, _) = observed, sha == HomeFiles.sha256(HomeFiles.serviceEnv(last)) {
                     add(.writeFile, address, "connections changed")
                 } else {

@@ -32,6 +32,12 @@ public enum RepoOrigin: Sendable, Hashable {
     case git(path: String, ref: String, commit: String)
     /// A plain directory (for example an admin's working tree).
     case directory(path: String)
+
+    /// The commit id, for a git origin.
+    public var commit: String? {
+        if case .git(_, _, let commit) = self { return commit }
+        return nil
+    }
 }
 
 /// An error reading the repository itself (not a finding about its files).

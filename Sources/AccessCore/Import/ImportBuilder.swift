@@ -89,31 +89,25 @@ enum ImportBuilder {
 
         mutating func keep(_ source: RowSource) { if source != .gitops { foreign[source, default: 0] += 1 } }
 
+        /// The rows of the sources asked for whose id can be a file name (the others are
+        /// reported), counting those not owned by gitops.
+        mutating func pick<Row>(_ rows: [Row], _ kind: String, id: KeyPath<Row, String>, source: KeyPath<Row, RowSource>) -> [Row] {
+            var picked: [Row] = []
+            for row in rows where include.contains(row[keyPath: source]) {
+                guard isSafeFileStem(row[keyPath: id]) else {
+                    warnings.append("\(kind) '\(row[keyPath: id].escapingControlCharacters)': its id cannot be a file name; not exported")
+                    continue
+                }
+                picked.append(row)
+                keep(row[keyPath: source])
+            }
+            return picked
+        }
+
         mutating func select() {
-            for s in state.services where include.contains(s.source) {
-                guard isSafeFileStem(s.id) else {
-                    warnings.append("service '\(s.id.escapingControlCharacters)': its id cannot be a file name; not exported")
-                    continue
-                }
-                services.append(s)
-                keep(s.source)
-            }
-            for u in state.users where include.contains(u.source) {
-                guard isSafeFileStem(u.id) else {
-                    warnings.append("user '\(u.id.escapingControlCharacters)': its id cannot be a file name; not exported")
-                    continue
-                }
-                users.append(u)
-                keep(u.source)
-            }
-            for g in state.groups where include.contains(g.source) {
-                guard isSafeFileStem(g.id) else {
-                    warnings.append("group '\(g.id.escapingControlCharacters)': its id cannot be a file name; not exported")
-                    continue
-                }
-                groups.append(g)
-                keep(g.source)
-            }
+            services = pick(state.services, "service", id: \.id, source: \.source)
+            users = pick(state.users, "user", id: \.id, source: \.source)
+            groups = pick(state.groups, "group", id: \.id, source: \.source)
             let serviceIDs = Set(services.map(\.id)), userIDs = Set(users.map(\.id)), groupIDs = Set(groups.map(\.id))
             for s in state.services where s.source == .gitops && !serviceIDs.contains(s.id) { removedGitops.append("service.\(s.id)") }
             for u in state.users where u.source == .gitops && !userIDs.contains(u.id) { removedGitops.append("user.\(u.id)") }

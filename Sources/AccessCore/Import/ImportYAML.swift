@@ -74,7 +74,7 @@ enum ImportYAML {
     /// `text` as a YAML scalar that reads back as exactly `text`, a string. Plain when it is
     /// safe in the context (`flow`: an item of a `[...]` list), otherwise double-quoted.
     static func scalar(_ text: String, flow: Bool) -> String {
-        isPlainSafe(text, flow: flow) ? text : doubleQuoted(text)
+        isPlainSafe(text, flow: flow) ? text : ScalarText.doubleQuoted(text)
     }
 
     /// Conservative: plain only for printable text without YAML indicators where they would
@@ -112,8 +112,4 @@ enum ImportYAML {
     static let yaml11Booleans: Set<String> = [
         "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
     ]
-
-    /// A double-quoted scalar, escaped as `accessctl fmt` writes it (control and invisible
-    /// characters escaped, so a reviewer sees them).
-    static func doubleQuoted(_ text: String) -> String { ScalarText.doubleQuoted(text) }
 }

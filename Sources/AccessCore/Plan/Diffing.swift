@@ -22,7 +22,8 @@ public enum Diffing {
             guard let headState = headLoad.state else { throw Planning.Failure.invalid(headLoad) }
             baseLoad = try DesiredStateLoader.load(from: GitTreeSource(path: repository, ref: base))
             let diff = DesiredDiff.between(base: baseLoad.state, head: headState,
-                                           baseSide: side(base, baseLoad), headSide: side(head, headLoad), now: now)
+                                           baseSide: DesiredDiff.Side(ref: base, commit: baseLoad.origin.commit),
+                                           headSide: DesiredDiff.Side(ref: head, commit: headLoad.origin.commit), now: now)
             return Outcome(diff: diff, head: headLoad, base: baseLoad)
         } catch let failure as Planning.Failure {
             throw failure
@@ -31,10 +32,5 @@ public enum Diffing {
         } catch {
             throw .unavailable("\(error)")
         }
-    }
-
-    private static func side(_ ref: String, _ load: LoadResult) -> DesiredDiff.Side {
-        if case .git(_, _, let commit) = load.origin { return DesiredDiff.Side(ref: ref, commit: commit) }
-        return DesiredDiff.Side(ref: ref, commit: nil)
     }
 }

@@ -41,15 +41,11 @@ public enum Planning {
         let extra = Set(desired.users.map(\.unixUser)).subtracting(liveAccounts)
         if !extra.isEmpty {
             do {
-                let more = try helper.inspect(accounts: extra.sorted())
-                homes.homes.merge(more.homes) { a, _ in a }
-                homes.failures.merge(more.failures) { a, _ in a }
+                homes.merge(try helper.inspect(accounts: extra.sorted()))
             } catch { throw .unavailable(error.message) }
         }
         timer.lap("inspect homes")
-        var commit: String?
-        if case .git(_, _, let id) = load.origin { commit = id }
-        let plan = Planner.plan(PlanInput(desired: desired, commit: commit, live: live, homes: homes, now: now, adopt: adopt))
+        let plan = Planner.plan(PlanInput(desired: desired, commit: load.origin.commit, live: live, homes: homes, now: now, adopt: adopt))
         timer.lap("plan")
         return Outcome(plan: plan, load: load)
     }
@@ -153,9 +149,7 @@ final class BackgroundInspection: @unchecked Sendable {
         for result in results {
             switch result {
             case .failure(let error): return .failure(error)
-            case .success(let part):
-                merged.homes.merge(part.homes) { a, _ in a }
-                merged.failures.merge(part.failures) { a, _ in a }
+            case .success(let part): merged.merge(part)
             }
         }
         return .success(merged)

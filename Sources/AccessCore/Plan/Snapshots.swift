@@ -64,9 +64,7 @@ public enum Snapshots {
         do { load = try DesiredStateLoader.load(from: source) } catch { throw .unavailable(error.message) }
         guard let desired = load.state else { throw .invalid(load) }
         let (live, homes) = snapshot.restore()
-        var commit: String?
-        if case .git(_, _, let id) = load.origin { commit = id }
-        let plan = Planner.plan(PlanInput(desired: desired, commit: commit, live: live, homes: homes, now: now, adopt: adopt))
+        let plan = Planner.plan(PlanInput(desired: desired, commit: load.origin.commit, live: live, homes: homes, now: now, adopt: adopt))
         return Planning.Outcome(plan: plan, load: load)
     }
 }
