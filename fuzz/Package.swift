@@ -7,9 +7,14 @@ let package = Package(
     name: "accessctl-fuzz",
     dependencies: [.package(name: "accessctl", path: "..")],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "fuzz-strictyaml",
-            dependencies: [.product(name: "StrictYAML", package: "accessctl")]
+            dependencies: ["FuzzDriver", .product(name: "StrictYAML", package: "accessctl")]
+        ),
+        .executableTarget(
+            name: "fuzz-loader",
+            dependencies: ["FuzzDriver", .product(name: "AccessCore", package: "accessctl")]
         ),
     ]
 )

@@ -32,7 +32,8 @@ public final class ApplyLock {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count)
         let started = ISO8601DateFormatter().string(from: Date())
-        let info = "pid \(getpid()) on \(String(cString: host)), \(command), since \(started)\n"
+        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let info = "pid \(getpid()) on \(hostName), \(command), since \(started)\n"
         ftruncate(fd, 0)
         _ = info.withCString { pwrite(fd, $0, strlen($0), 0) }
     }

@@ -24,6 +24,12 @@ public struct RepoEntry: Sendable, Hashable {
     /// Size in bytes when the listing knows it for free (a directory); nil for git, where
     /// ``RepoSource/size(of:)`` reads it from the object header on demand.
     public var size: Int?
+
+    public init(path: String, kind: RepoEntryKind, size: Int? = nil) {
+        self.path = path
+        self.kind = kind
+        self.size = size
+    }
 }
 
 /// Where a repository revision is read from.
