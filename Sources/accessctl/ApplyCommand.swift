@@ -89,6 +89,7 @@ struct ApplyCommand: ParsableCommand {
         settings.exchange.concurrency = concurrency ?? config.concurrency
         settings.exchange.connectTimeout = Double(config.connectTimeoutSeconds)
         settings.exchange.totalTimeout = Double(config.timeoutSeconds)
+        settings.exchange.secretOrigins = config.secretOrigins
         settings.command = CommandLine.arguments.joined(separator: " ")
         let interactive = isatty(0) == 1
         let color = useColor(fd: 1)

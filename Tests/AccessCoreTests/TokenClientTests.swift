@@ -453,7 +453,7 @@ struct TokenClientTests {
         #expect(service.recorder.calls.map(\.path) == ["/exchange"])
     }
 
-    @Test("bad keys, token ids and expiries are refused without showing the key")
+    @Test("bad keys, token ids and expiries are refused without showing the key; an issued key is revoked")
     func badKeys() async throws {
         let keys: [String: String] = [
             "/newline": "crm_live_0123\n456789", "/quote": "crm_live_01\"23456789", "/home": "crm_${HOME}_456789",
@@ -466,6 +466,7 @@ struct TokenClientTests {
             case "/tokenspace": return json(okBody(token: "tok 1"))
             case "/past": return json(okBody(expires: "2001-01-01T00:00:00Z"))
             case "/baddate": return json(okBody(expires: "next tuesday"))
+            case "/revoke": return json(["status": "ok"])
             default: return json(okBody(key: keys[request.path]!))
             }
         }
@@ -484,19 +485,23 @@ struct TokenClientTests {
             }
         }
         let alphabet = "[A-Za-z0-9._~+/=:@%-]"
-        #expect(messages["/newline"] == "crm: api_key has characters outside \(alphabet) (newline)")
-        #expect(messages["/quote"] == "crm: api_key has characters outside \(alphabet) (double quote)")
-        #expect(messages["/home"] == "crm: api_key has characters outside \(alphabet) (dollar sign)")
-        #expect(messages["/space"] == "crm: api_key has characters outside \(alphabet) (space)")
-        #expect(messages["/unicode"] == "crm: api_key has characters outside \(alphabet) (non-ASCII character)")
-        #expect(messages["/prefix"] == #"crm: api_key does not start with the service's key_prefix "crm_""#)
-        #expect(messages["/short"] == "crm: api_key is 5 characters long; expected 8 to 4096")
-        #expect(messages["/long"] == "crm: api_key is 5004 characters long; expected 8 to 4096")
+        // With a usable token_id the service issued a key: it is revoked at once.
+        let revoked = #"; the key it issued (token "tok-1") was revoked"#
+        #expect(messages["/newline"] == "crm: api_key has characters outside \(alphabet) (newline)" + revoked)
+        #expect(messages["/quote"] == "crm: api_key has characters outside \(alphabet) (double quote)" + revoked)
+        #expect(messages["/home"] == "crm: api_key has characters outside \(alphabet) (dollar sign)" + revoked)
+        #expect(messages["/space"] == "crm: api_key has characters outside \(alphabet) (space)" + revoked)
+        #expect(messages["/unicode"] == "crm: api_key has characters outside \(alphabet) (non-ASCII character)" + revoked)
+        #expect(messages["/prefix"] == #"crm: api_key does not start with the service's key_prefix "crm_""# + revoked)
+        #expect(messages["/short"] == "crm: api_key is 5 characters long; expected 8 to 4096" + revoked)
+        #expect(messages["/long"] == "crm: api_key is 5004 characters long; expected 8 to 4096" + revoked)
         #expect(messages["/tokenid"] == "crm: token_id is 10000 characters long; expected 1 to 256")
         #expect(messages["/tokenspace"] == "crm: token_id has characters outside printable ASCII (space)")
-        #expect(messages["/past"] == #"crm: expires_at "2001-01-01T00:00:00Z" is not in the future"#)
-        #expect(messages["/baddate"] == "crm: expires_at is not an RFC 3339 date-time")
-        #expect(service.recorder.count == paths.count)  // none retried
+        #expect(messages["/past"] == #"crm: expires_at "2001-01-01T00:00:00Z" is not in the future"# + revoked)
+        #expect(messages["/baddate"] == "crm: expires_at is not an RFC 3339 date-time" + revoked)
+        let revokes = service.recorder.calls.filter { $0.path == "/revoke" }
+        #expect(service.recorder.count - revokes.count == paths.count)  // none retried
+        #expect(revokes.count == paths.count - 2 && revokes.allSatisfy { $0.body["token_id"] == "tok-1" })
     }
 
     @Test("missing secret: clear error, no HTTP call; other services go on")
@@ -680,7 +685,8 @@ struct TokenClientTests {
         let refused = await client.exchange(bad.indices.map {
             ExchangeRequest(service: refusing.service(), userEmail: "a@example.com", requestID: String($0))
         })
-        #expect(refused.allSatisfy { failed($0)?.message == "crm: expires_at is not an RFC 3339 date-time" })
+        let message = #"crm: expires_at is not an RFC 3339 date-time; the key it issued (token "tok-1") was revoked"#
+        #expect(refused.allSatisfy { failed($0)?.message == message })
     }
 
     @Test("an issued key shows only its fingerprint")

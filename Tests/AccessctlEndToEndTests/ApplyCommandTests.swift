@@ -211,6 +211,58 @@ struct ApplyCommandTests {
         }
     }
 
+    @Test("each service is sent its own shared secret only: the mock, with one secret per service, accepts every call")
+    func secretPerService() throws {
+        try Scratch.with { scratch in
+            // The mock's service names are the first path component of the acme URLs. A
+            // service with its own secret accepts only that one, not the default.
+            let secrets = ["po": "po-secret-7f3a", "invoicing": "inv-secret-91c2", "crm": "crm-secret-4d8e"]
+            let mock = try MockService(scratch: scratch, secret: "default-secret-never-sent",
+                                       flags: secrets.sorted { $0.key < $1.key }.map { "--secret=\($0.key)=\($0.value)" })
+            let server = try AcmeServer(scratch, servicePort: mock.port, firstUID: 27600)
+            let environment = ["SC_SECRET_PURCHASE_ORDERS": secrets["po"]!, "INVOICING_EXCHANGE_SECRET": secrets["invoicing"]!,
+                               "SC_SECRET_CRM": secrets["crm"]!]
+            let first = try server.accessctl(["apply", "--config", server.config, "--auto-approve"], environment: environment)
+            #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+            try server.commit("deactivate sofia") { repo in try AcmeEdit.deactivate(repo, "sofia") }
+            let second = try server.accessctl(["apply", "--config", server.config, "--auto-approve"], environment: environment)
+            #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
+            let state = try LiveStore.snapshot(path: server.database)
+            #expect(Set(state.connections.map(\.service)) == ["purchase_orders", "invoicing", "crm"])
+            #expect(try mock.liveTokens() == Set(state.connections.filter { $0.status == .active }.compactMap(\.tokenID)))
+            for secret in secrets.values { #expect(!(first.stdout + first.stderr + second.stdout + second.stderr).contains(secret)) }
+        }
+    }
+
+    @Test("secret_origins: a secret goes only to its listed origins; a service elsewhere, or a secret not listed, fails alone (exit 3)")
+    func secretOrigins() throws {
+        try Scratch.with { scratch in
+            let mock = try MockService(scratch: scratch, secret: AcmeServer.secret)
+            let origin = "http://127.0.0.1:\(mock.port)"
+            // purchase_orders' secret is allowed at the mock; invoicing's only at another
+            // port; crm's is not listed at all.
+            let server = try AcmeServer(scratch, servicePort: mock.port, firstUID: 27700, extraConfig: """
+                secret_origins:
+                  SC_SECRET_PURCHASE_ORDERS: [\(origin)/]
+                  INVOICING_EXCHANGE_SECRET: [http://127.0.0.1:1]
+                """)
+            let result = try server.accessctl(["apply", "--config", server.config, "--auto-approve"])
+            #expect(result.status == 3, "\(result.stdout)\(result.stderr)")
+            let state = try LiveStore.snapshot(path: server.database)
+            let byService = Dictionary(grouping: state.connections, by: \.service)
+            #expect(byService["purchase_orders"]?.allSatisfy { $0.status == .active } == true)
+            let invoicing = try #require(byService["invoicing"]?.first?.lastError)
+            #expect(invoicing.contains("INVOICING_EXCHANGE_SECRET") && invoicing.contains("only for http://127.0.0.1:1, not \(origin)"), "\(invoicing)")
+            let crm = try #require(byService["crm"]?.first?.lastError)
+            #expect(crm.contains("does not list SC_SECRET_CRM"), "\(crm)")
+            #expect(byService["invoicing", default: []].allSatisfy { $0.status == .error && $0.tokenID == nil })
+            #expect(byService["crm", default: []].allSatisfy { $0.status == .error && $0.tokenID == nil })
+            #expect(result.stderr.contains("secret_origins"))
+            // Only purchase_orders' keys exist at the service: nothing was sent for the others.
+            #expect(try mock.liveTokens() == Set(byService["purchase_orders", default: []].compactMap(\.tokenID)))
+        }
+    }
+
     @Test("two applies at once: one runs, the other names the holder")
     func concurrentApplies() throws {
         try Scratch.with { scratch in

@@ -173,6 +173,11 @@ struct SystemdTests {
         #expect(config.database == "/var/lib/accessctl/live.db")
         #expect(config.helper == ServerConfig.defaultHelper)
         #expect(config.allowedSigners == "/etc/accessctl/allowed_signers")
+        #expect(config.secretOrigins == SecretOrigins([
+            "SC_SECRET_PURCHASE_ORDERS": ["https://po.internal.example.com"],
+            "INVOICING_EXCHANGE_SECRET": ["https://invoicing.internal.example.com:8443"],
+            "SC_SECRET_CRM": ["https://crm.internal.example.com"],
+        ]))
         // The example shows the defaults.
         let defaults = ServerConfig()
         #expect(config.maxRemovalPercent == defaults.maxRemovalPercent)
@@ -184,7 +189,7 @@ struct SystemdTests {
         let text = String(decoding: bytes, as: UTF8.self)
         let schema = try String(contentsOfFile: Self.schema, encoding: .utf8)
         for key in ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards",
-                    "max_removal_percent", "min_removal", "http", "concurrency", "connect_timeout_seconds", "timeout_seconds"] {
+                    "max_removal_percent", "min_removal", "http", "concurrency", "connect_timeout_seconds", "timeout_seconds", "secret_origins"] {
             #expect(text.range(of: "(?m)^\\s*\(key):", options: .regularExpression) != nil, "\(key) is not in examples/config.yaml")
             #expect(schema.contains("\"\(key)\""), "\(key) is not in schemas/config.schema.json")
         }
@@ -239,6 +244,13 @@ struct SystemdTests {
         "branch: \"-main\"\n",
         "branch: \"release 1\"\n",
         "branch: \"a:b\"\n",
+        "secret_origins: [https://crm.example.com]\n",
+        "secret_origins:\n  sc_secret_crm: [https://crm.example.com]\n",
+        "secret_origins:\n  SC_SECRET_CRM: https://crm.example.com\n",
+        "secret_origins:\n  SC_SECRET_CRM: [http://crm.example.com]\n",
+        "secret_origins:\n  SC_SECRET_CRM: [https://crm.example.com/api]\n",
+        "secret_origins:\n  SC_SECRET_CRM: [https://user@crm.example.com]\n",
+        "secret_origins:\n  SC_SECRET_CRM: [https://crm.example.com, https://crm.example.com]\n",
     ])
     func rejectedByBoth(text: String) throws {
         do {

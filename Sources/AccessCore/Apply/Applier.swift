@@ -356,6 +356,11 @@ public enum Applier {
                         let keepsOldKey = row.apiKey != nil && (row.expiresAt ?? 0) > now
                         updated.status = keepsOldKey ? .active : .error
                         updated.lastError = error.message
+                        // The service answered, but with a key or token id that was refused (and
+                        // revoked when it could be). Its request id is spent: asked again, the
+                        // service would replay that answer or refuse the id. The next run asks
+                        // under a new one.
+                        if error.kind == .invalidKey { updated.requestID = UUID().uuidString.lowercased() }
                         updated.attempts += 1
                         failures["connection.\(row.user).\(row.service)"] = error.message
                     }

@@ -15,6 +15,8 @@ public struct ExchangeSettings: Sendable, Hashable {
     public var backoff: Double = 0.2
     /// The largest response body read; a larger one fails the request.
     public var maxResponseBytes = 64 * 1024
+    /// Where each shared secret may be sent; nil sends it wherever the service's URLs say.
+    public var secretOrigins: SecretOrigins?
 
     public init() {}
 
@@ -102,7 +104,8 @@ public struct RevokeRequest: Sendable, Hashable {
 /// excerpt of the service's own error message).
 public struct ExchangeError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable {
-        /// No shared secret for the service (or an unusable one); nothing was sent.
+        /// No shared secret for the service, an unusable one, or one `secret_origins` does not
+        /// allow at the service's URL; nothing was sent.
         case missingSecret
         /// The request could not be built (a bad URL); nothing was sent.
         case invalidRequest

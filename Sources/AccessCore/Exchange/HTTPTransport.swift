@@ -16,8 +16,9 @@ enum TransferOutcome: Sendable {
     case deadline
     /// The body grew past the limit (or announced a larger length); the transfer was cancelled.
     case tooLarge
-    /// A transport error (connection refused, reset, DNS, TLS, ...).
-    case network(URLError.Code)
+    /// A transport error (connection refused, reset, DNS, TLS, ...), with libcurl's reason
+    /// for a TLS failure (`self-signed certificate`, `wrong version number`).
+    case network(URLError.Code, reason: String? = nil)
     /// The caller's task was cancelled.
     case cancelled
 }
@@ -31,8 +32,12 @@ enum TransferOutcome: Sendable {
 /// What FoundationNetworking (libcurl underneath) does not do, and how this copes:
 /// - it ignores the disposition of `didReceive response` and never pauses a transfer, so a
 ///   refused response is stopped with `cancel()`;
-/// - a cancel lands only between libcurl's read batches: at loopback speed a few more MB
-///   can arrive (and are dropped here) before it does; this class keeps at most the limit;
+/// - a cancel lands only between libcurl's read batches, and at loopback speed that can take
+///   a few hundred milliseconds, in which a 50 MB body is read to its end (measured); the
+///   bytes past the limit are dropped here, so memory stays bounded, not the bytes read, as
+///   long as the delegate queue keeps draining: see `Canceller`;
+/// - it reports every TLS failure as `URLError.unknown` with libcurl's text; `tlsFailure`
+///   tells them apart by that text;
 /// - it does not tell the delegate about 301, 302, 303 and 307 responses before their body
 ///   is read (it keeps that body itself), only through `willPerformHTTPRedirection`,
 ///   which refuses them; 308 and other 3xx come as responses and are cancelled at once;
@@ -122,6 +127,21 @@ final class HTTPTransport: Sendable {
     }
 }
 
+/// Cancels tasks one at a time on a queue of its own. FoundationNetworking's `cancel()`
+/// waits (`workQueue.sync`) until libcurl's read loop yields, which at loopback speed can be
+/// when a body has been read to its end. Called on the delegate queue it stalls that queue,
+/// and every chunk read meanwhile waits there in memory (five 50 MB bodies took accessctl
+/// to 270 MB); called on the shared pool, several waiting cancels can starve the delegate
+/// queue of threads just as well. Here at most one thread waits, and memory stays flat.
+private enum Canceller {
+    static let queue = DispatchQueue(label: "accessctl.exchange.cancel")
+
+    static func cancel(_ task: URLSessionTask) {
+        nonisolated(unsafe) let task = task
+        queue.async { task.cancel() }
+    }
+}
+
 /// The state of one task. Every mutable field is guarded by `lock`.
 private final class Transfer: @unchecked Sendable {
     let lock = NSLock()
@@ -148,7 +168,7 @@ private final class Transfer: @unchecked Sendable {
         abortReason = reason
         let task = self.task
         lock.unlock()
-        task?.cancel()
+        if let task { Canceller.cancel(task) }
     }
 
     /// Resumes the waiting caller once; later calls do nothing.
@@ -232,7 +252,7 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
         // FoundationNetworking ignores the disposition (it never pauses the transfer), so
         // a refused response is stopped by cancelling the task.
         completionHandler(refuse ? .cancel : .allow)
-        if refuse { dataTask.cancel() }
+        if refuse { Canceller.cancel(dataTask) }
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
@@ -246,7 +266,7 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
             t.abortReason = .tooLarge
             t.body = Data()
             t.lock.unlock()
-            dataTask.cancel()
+            Canceller.cancel(dataTask)
             return
         }
         t.body.append(data)
@@ -263,7 +283,11 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
             outcome = .redirect(status: redirect.status, location: redirect.location)
         } else if let error {
             let code = (error as? URLError)?.code ?? URLError.Code.unknown
-            outcome = code == .timedOut ? .deadline : .network(code)
+            if code == .timedOut {
+                outcome = .deadline
+            } else {
+                outcome = (code == .unknown ? Self.tlsFailure(error) : nil) ?? .network(code)
+            }
         } else if let http = task.response as? HTTPURLResponse, (300...399).contains(http.statusCode) {
             outcome = .redirect(status: http.statusCode, location: Self.safeLocation(
                 http.value(forHTTPHeaderField: "Location").flatMap { URL(string: $0, relativeTo: http.url) }))
@@ -274,6 +298,18 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
         t.body = Data()
         t.lock.unlock()
         t.finish(outcome)
+    }
+
+    /// The outcome of an `unknown` transport error whose libcurl text names TLS or a
+    /// certificate ("SSL certificate problem: self-signed certificate", "OpenSSL/3.0.19:
+    /// error:0A00010B:SSL routines::wrong version number"), with the text after its last
+    /// colon as the reason; nil for other errors.
+    static func tlsFailure(_ error: any Error) -> TransferOutcome? {
+        let text = (error as NSError).localizedDescription
+        guard text.contains("SSL") || text.contains("TLS") || text.contains("certificate") else { return nil }
+        let reason = text.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) }
+        return .network(text.contains("certificate") ? .serverCertificateUntrusted : .secureConnectionFailed,
+                        reason: reason?.isEmpty == false ? reason : nil)
     }
 
     /// A redirect target fit for an error message: scheme, host, port and path only (no

@@ -12,7 +12,8 @@ import FoundationNetworking
 /// request order. Errors are `ExchangeError`s whose messages never contain a shared secret,
 /// a key or a response body. Network errors and 5xx answers are retried with exponential
 /// backoff and jitter (the same `request_id` every time); nothing else is retried.
-/// Redirects are never followed.
+/// Redirects are never followed. A refused answer that reports a key issued (status "ok"
+/// and a usable `token_id`) has that token revoked at once, so no refused key stays live.
 public final class TokenClient: Sendable {
     public let settings: ExchangeSettings
     private let secrets: SecretStore
@@ -91,6 +92,9 @@ public final class TokenClient: Sendable {
             return .failure(ExchangeError(kind: .invalidRequest,
                                           message: "\(label): token_exchange_url is not an http(s) URL"))
         }
+        if let refused = originRefusal(service: label, secretEnv: service.secretEnv, url: service.tokenExchangeURL) {
+            return .failure(refused)
+        }
         let body = "{\"user_email\":\(Self.jsonString(request.userEmail)),\"ttl_days\":\(service.ttlDays),"
             + "\"request_id\":\(Self.jsonString(request.requestID))}"
         let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared)
@@ -98,8 +102,28 @@ public final class TokenClient: Sendable {
         case .failure(let error):
             return .failure(error)
         case .success(let answer):
-            return Self.parseIssued(answer, service: service, secret: shared)
+            let parsed = Self.parseIssued(answer, service: service, secret: shared)
+            guard case .failure(let refusal) = parsed, let issued = Self.issuedToken(answer) else { return parsed }
+            return .failure(await revokeRefused(issued, refusal: refusal, service: service, secret: shared))
         }
+    }
+
+    /// Revokes the token of a refused answer that reports a key issued: the service holds a
+    /// live key that accessctl never stores or writes, which would otherwise stay valid and
+    /// unknown. Returns `refusal` with what became of the key added to its message.
+    private func revokeRefused(_ issued: (tokenID: String, apiKey: String?), refusal: ExchangeError,
+                               service: Service, secret: Secret) async -> ExchangeError {
+        var error = refusal
+        let token = Redaction.excerpt(issued.tokenID, limit: 64, redacting: [secret.revealed, issued.apiKey].compactMap { $0 })
+        switch await revokeOne(RevokeRequest(service: service, tokenID: issued.tokenID), secret: .success(secret)) {
+        case .success:
+            error.message += "; the key it issued (token \(token)) was revoked"
+        case .failure(let failure):
+            let prefix = "\(service.id): "
+            let cause = failure.message.hasPrefix(prefix) ? String(failure.message.dropFirst(prefix.count)) : failure.message
+            error.message += "; revoking the key it issued (token \(token)) failed: \(cause)"
+        }
+        return error
     }
 
     private func revokeOne(_ request: RevokeRequest, secret: Result<Secret, ExchangeError>)
@@ -112,6 +136,9 @@ public final class TokenClient: Sendable {
         }
         guard let url = Self.httpURL(request.revokeURL) else {
             return .failure(ExchangeError(kind: .invalidRequest, message: "\(label): token_revoke_url is not an http(s) URL"))
+        }
+        if let refused = originRefusal(service: label, secretEnv: request.secretEnv, url: request.revokeURL) {
+            return .failure(refused)
         }
         let body = "{\"token_id\":\(Self.jsonString(request.tokenID))}"
         let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared,
@@ -169,7 +196,7 @@ public final class TokenClient: Sendable {
             case .response(let status, _, let body):
                 return .failure(ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)"
                     + Self.excerptNote(body, secrets: [secret.revealed]), httpStatus: status, attempts: attempt))
-            case .network(let code) where Self.isTransient(code):
+            case .network(let code, _) where Self.isTransient(code):
                 retryable = failure(for: outcome, label: label, attempts: attempt)
             case .connectTimeout:
                 retryable = failure(for: outcome, label: label, attempts: attempt)
@@ -207,8 +234,9 @@ public final class TokenClient: Sendable {
             return ExchangeError(kind: .responseTooLarge,
                                  message: "\(label): response larger than \(settings.maxResponseBytes) bytes",
                                  attempts: attempts)
-        case .network(let code):
-            return ExchangeError(kind: .network, message: "\(label): \(Self.describe(code))" + Self.attemptsNote(attempts),
+        case .network(let code, let reason):
+            return ExchangeError(kind: .network, message: "\(label): \(Self.describe(code))"
+                + (reason.map { " (\(Redaction.excerpt($0, limit: 80)))" } ?? "") + Self.attemptsNote(attempts),
                                  attempts: attempts)
         case .cancelled:
             return ExchangeError(kind: .cancelled, message: "\(label): cancelled", attempts: attempts)
@@ -216,6 +244,15 @@ public final class TokenClient: Sendable {
     }
 
     // MARK: - Parsing an issued key
+
+    /// The token id (and key, if any) of an answer that reports a key issued, status "ok"
+    /// with a usable `token_id`, or nil.
+    private static func issuedToken(_ answer: Answer) -> (tokenID: String, apiKey: String?)? {
+        guard case .success(let object) = ResponseValidation.jsonObject(answer.body, contentType: answer.contentType),
+              object["status"] as? String == "ok", let tokenID = object["token_id"] as? String,
+              ResponseValidation.tokenIDProblem(tokenID) == nil else { return nil }
+        return (tokenID, object["api_key"] as? String)
+    }
 
     private static func parseIssued(_ answer: Answer, service: Service, secret: Secret) -> Result<IssuedKey, ExchangeError> {
         let label = service.id
@@ -287,6 +324,13 @@ public final class TokenClient: Sendable {
     }
 
     private static func secretKey(service: String, name: String) -> String { service + "\u{0}" + name }
+
+    /// The error when `settings.secretOrigins` does not let the secret `secretEnv` go to
+    /// `url`; nothing is sent then.
+    private func originRefusal(service: String, secretEnv: String, url: String) -> ExchangeError? {
+        guard let why = settings.secretOrigins?.refusal(secret: secretEnv, url: url) else { return nil }
+        return ExchangeError(kind: .missingSecret, message: "\(service): shared secret not sent: \(why)")
+    }
 
     /// Runs `operation` over `items` with at most `settings.concurrency` in flight; results in order.
     private func boundedMap<T: Sendable, R: Sendable>(_ items: [T], progress: (@Sendable (Int, Int) -> Void)?,

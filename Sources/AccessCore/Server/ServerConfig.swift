@@ -24,10 +24,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var concurrency = 32
     public var connectTimeoutSeconds = 5
     public var timeoutSeconds = 30
+    /// Where each shared secret may be sent; nil when the file does not restrict it.
+    public var secretOrigins: SecretOrigins?
 
     public init() {}
 
-    static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http"]
+    static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http",
+                       "secret_origins"]
     static let guardKeys = ["max_removal_percent", "min_removal"]
     static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds"]
 
@@ -89,9 +92,46 @@ public struct ServerConfig: Sendable, Equatable {
                 if let v = http.int("connect_timeout_seconds", in: 1...600, into: &d) { config.connectTimeoutSeconds = v.value }
                 if let v = http.int("timeout_seconds", in: 1...3600, into: &d) { config.timeoutSeconds = v.value }
             }
+            if let entry = f.entry("secret_origins") { config.secretOrigins = secretOrigins(entry.value, into: &d) }
         }
         if !d.items.isEmpty { throw ConfigError(diagnostics: d.items.sorted()) }
         return config
+    }
+}
+
+extension ServerConfig {
+    /// `secret_origins`: a mapping from secret names to lists of origins
+    /// (`https://host[:port]`, or `http://` to a loopback host).
+    static func secretOrigins(_ node: Node, into d: inout FileDiagnostics) -> SecretOrigins? {
+        guard case .mapping(let mapping) = node else {
+            d.error(node.mark, "'secret_origins' must be a mapping from secret names to lists of origins, not \(node.typeName)")
+            return nil
+        }
+        var allowed: [String: Set<String>] = [:]
+        for entry in mapping.entries {
+            let name = entry.key.text
+            guard Rules.envVar.matches(name) else {
+                d.error(entry.key.mark, "'\(name.escapingControlCharacters)' is not a secret name: must match \(Rules.envVar.source)")
+                continue
+            }
+            guard let list = Fields.stringList(entry.value, name: "'secret_origins.\(name)'", pattern: nil, itemName: "origin", into: &d) else {
+                continue
+            }
+            var origins: Set<String> = []
+            for item in list.items {
+                let text = item.value.hasSuffix("/") ? String(item.value.dropLast()) : item.value
+                let authority = text.drop { $0 != ":" }.dropFirst(3)
+                if let problem = Rules.urlProblem(text) {
+                    d.error(item.mark, "'\(item.value.escapingControlCharacters)' is not an origin: \(problem)")
+                } else if authority.contains(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
+                    d.error(item.mark, "'\(item.value)' is not an origin: write only the scheme, host and port, as in https://crm.example.com:8443")
+                } else if let origin = SecretOrigins.origin(of: text) {
+                    origins.insert(origin)
+                }
+            }
+            allowed[name] = origins
+        }
+        return SecretOrigins(allowed)
     }
 }
 
