@@ -41,9 +41,11 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
         self.operation = operation
     }
 
-    /// "<operation>: <message> (libgit2 <className> error <code>)".
+    /// "<operation>: <message> (libgit2 <className> error <code>)"; without the parenthesis
+    /// for an error of this module's own (class none), such as a limit.
     public var description: String {
-        "\(operation): \(message) (libgit2 \(className) error \(code))"
+        errorClass == Int32(GIT_ERROR_NONE.rawValue) && code == -1
+            ? "\(operation): \(message)" : "\(operation): \(message) (libgit2 \(className) error \(code))"
     }
 
     /// The error libgit2 recorded for this thread after a call returned `code`.

@@ -81,11 +81,16 @@ public enum Applier {
         defer { try? store.close() }
         let load: LoadResult
         do { load = try DesiredStateLoader.load(from: source) } catch { throw .failed(error.message) }
-        guard let desired = load.state else { throw .invalid(load) }
-        var commit: String?, author: String?
-        if case .git(_, _, let id) = load.origin {
-            commit = id
-            author = (source as? GitTreeSource)?.author
+        let commit = load.origin.commit
+        let author = commit == nil ? nil : (source as? GitTreeSource)?.author
+        guard let desired = load.state else {
+            // Recorded, so that `log` and `status` show why the server stays where it is.
+            let errors = load.diagnostics.filter { $0.severity == .error }
+            let first = errors.first.map { ", first \($0.description)" } ?? ""
+            let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
+                              result: "invalid: \(errors.count) error\(errors.count == 1 ? "" : "s")\(first)", counts: [:])
+            try? store.write { w in _ = try w.insertRun(run) }
+            throw .invalid(load)
         }
         if let allowed = settings.allowedSigners {
             guard let git = source as? GitTreeSource else {

@@ -139,7 +139,7 @@ enum Decoders {
             if Rules.keyPrefix.matches(prefix.value) {
                 service.keyPrefix = prefix.value
             } else {
-                d.error(prefix.mark, "'key_prefix' value '\(prefix.value)' must match \(Rules.keyPrefix.source)")
+                d.error(prefix.mark, "'key_prefix' value '\(prefix.value)' must match \(Rules.keyPrefix.source)\(Rules.nonASCIINote(prefix.value))")
             }
         }
         if let enabled = f.bool("enabled", into: &d) { service.enabled = enabled }
@@ -148,7 +148,7 @@ enum Decoders {
 
     private static func checkEnvName(_ name: Located<String>, key: String, into d: inout FileDiagnostics) -> Bool {
         guard Rules.envVar.matches(name.value) else {
-            d.error(name.mark, "'\(key)' value '\(name.value)' must match \(Rules.envVar.source) (upper case letters, digits, underscore)")
+            d.error(name.mark, "'\(key)' value '\(name.value)' must match \(Rules.envVar.source) (upper case letters, digits, underscore)\(Rules.nonASCIINote(name.value))")
             return false
         }
         if let reason = Rules.reservedEnvReason(name.value) {
@@ -165,7 +165,7 @@ enum Decoders {
             if Rules.isEmail(email.value) {
                 user.email = email
             } else {
-                d.error(email.mark, "'email' value '\(email.value)' is not an email address (name@example.com)")
+                d.error(email.mark, "'email' value '\(email.value)' is not an email address (name@example.com)\(Rules.nonASCIINote(email.value))")
             }
         }
         if let unix = f.string("unix_user", into: &d) {
@@ -191,7 +191,7 @@ enum Decoders {
     }
 
     private static func unixUserProblem(_ name: String) -> String? {
-        if !Rules.unixUser.matches(name) { return "must match \(Rules.unixUser.source)" }
+        if !Rules.unixUser.matches(name) { return "must match \(Rules.unixUser.source)\(Rules.nonASCIINote(name))" }
         if name == "root" { return "is not allowed: accessctl never manages root's home" }
         if Rules.systemAccounts.contains(name) || name.hasPrefix("systemd-") || name.hasPrefix("_") {
             return "is a system account, not an analyst's; accessctl manages only personal accounts"
@@ -216,7 +216,7 @@ enum Decoders {
                 for grant in grants.entries {
                     let type = Located(value: grant.key.text, mark: grant.key.mark)
                     guard Rules.resourceType.matches(type.value) else {
-                        d.error(type.mark, "resource type '\(type.value)' must match \(Rules.resourceType.source)")
+                        d.error(type.mark, "resource type '\(type.value)' must match \(Rules.resourceType.source)\(Rules.nonASCIINote(type.value))")
                         continue
                     }
                     let pattern = type.value == "service" ? Rules.serviceID : Rules.resourceID

@@ -45,7 +45,7 @@ struct Fields {
         for entry in mapping.entries where !known.contains(entry.key.text) {
             let hint = Suggest.closest(to: entry.key.text, in: known).map { "; did you mean '\($0)'?" }
                 ?? "; known keys: \(known.joined(separator: ", "))"
-            diagnostics.error(entry.key.mark, "unknown key '\(entry.key.text)' in \(context)\(hint)")
+            diagnostics.error(entry.key.mark, "unknown key '\(entry.key.text)' in \(context)\(Rules.nonASCIINote(entry.key.text))\(hint)")
         }
     }
 
@@ -144,7 +144,7 @@ struct Fields {
         for item in sequence.items {
             guard let text = string(item, name: "each item of \(name)", into: &diagnostics) else { continue }
             if let pattern, !pattern.matches(text.value) {
-                diagnostics.error(text.mark, "'\(text.value)' is not a valid \(itemName): must match \(pattern.source)")
+                diagnostics.error(text.mark, "'\(text.value)' is not a valid \(itemName): must match \(pattern.source)\(Rules.nonASCIINote(text.value))")
                 continue
             }
             if let first = seen[text.value] {

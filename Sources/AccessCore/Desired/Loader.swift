@@ -176,7 +176,7 @@ public enum DesiredStateLoader {
         default: (Rules.groupID, "group name", .group(stem))
         }
         guard pattern.matches(stem) else {
-            return .unknown("the file name gives the \(noun) '\(stem)', which must match \(pattern.source); rename the file")
+            return .unknown("the file name gives the \(noun) '\(stem)', which must match \(pattern.source)\(Rules.nonASCIINote(stem)); rename the file")
         }
         return .entity(kind)
     }

@@ -44,6 +44,16 @@ public enum Rules {
     public static let keyPrefix = Pattern(
         source: "^[A-Za-z0-9._~+/=:@%-]{1,32}$", first: keyCharacter, rest: keyCharacter, maxLength: 32)
 
+    /// "; it contains U+0430 CYRILLIC SMALL LETTER A, which is not ASCII" when `text` holds a
+    /// character outside ASCII, else "". Identifiers are ASCII, and a look-alike or invisible
+    /// character would otherwise make a message such as "'maria' must match ^[a-z_]..." baffling.
+    static func nonASCIINote(_ text: String) -> String {
+        guard let scalar = text.unicodeScalars.first(where: { !$0.isASCII }) else { return "" }
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        return "; it contains \(code)\(scalar.properties.name.map { " " + $0 } ?? ""), which is not ASCII"
+    }
+
     /// Characters allowed in an API key (and so in a key prefix).
     @Sendable static func keyCharacter(_ c: UInt8) -> Bool {
         lower(c) || upper(c) || digit(c) || isAny(c, "._~+/=:@%-")
