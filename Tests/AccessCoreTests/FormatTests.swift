@@ -241,6 +241,13 @@ struct FormatScalarTests {
         #expect(canonical("extra: [db:x, -1, 'q, r']\n") == "extra: [db:x, -1, 'q, r']\n")
     }
 
+    /// Found by the hostile-repository fixtures: a plain item with an invisible character is
+    /// quoted in block and flow style alike, so it must not hold the list in block style on
+    /// the first run and let the second move it to a flow list (`canonical` runs both).
+    @Test func plainItemQuotedInBothStylesIsFormattedOnceForAll() {
+        #expect(canonical("members: [bob, dave\u{200B}]\n") == "members: [bob, \"dave\\u200B\"]\n")
+    }
+
     @Test func blockScalarsAreReindented() {
         let input = """
             description: |

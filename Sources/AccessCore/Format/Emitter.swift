@@ -144,8 +144,10 @@ struct LayoutEmitter {
             guard entry.trailing == nil,
                   !entry.leading.contains(where: { if case .comment = $0 { return true } else { return false } }),
                   case .scalar(let s) = entry.value, let text = ScalarText.inline(s, flow: true),
-                  // A plain item that would need quotes in a flow list keeps the block style.
-                  s.style != .plain || text == s.text else { return nil }
+                  // A plain item that would need quotes in a flow list only keeps the block
+                  // style if it stays plain there; one quoted either way (an invisible
+                  // character) goes in the flow list, or a second run would move it there.
+                  s.style != .plain || text == s.text || ScalarText.inline(s, flow: false) != s.text else { return nil }
             parts.append(text)
             total += text.unicodeScalars.count + (parts.count > 1 ? 2 : 0)
             if total > LayoutEmitter.maxWidth { return nil }

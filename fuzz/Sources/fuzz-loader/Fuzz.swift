@@ -4,8 +4,9 @@ import FuzzDriver
 
 /// One input: a whole repository in a small text archive (``ArchiveSource``). It is loaded
 /// and validated as `accessctl validate` does; a valid one is also planned against an empty
-/// server, and every YAML file goes through `fmt`. None of it may crash, hang or grow
-/// without bound, whatever the input.
+/// server, and every YAML file goes through `fmt`, twice: the second run must leave the
+/// first one's result as it is. None of it may crash, hang or grow without bound, whatever
+/// the input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzLoader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
@@ -15,7 +16,11 @@ public func fuzzLoader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         _ = Planner.plan(PlanInput(desired: state, live: LiveState(), homes: HomeObservations(), now: 0))
     }
     for entry in source.files where entry.path.hasSuffix(".yaml") {
-        _ = FileFormatter.format(source.contents[entry.path] ?? [], path: entry.path)
+        // What fmt writes, fmt leaves as it is: a second run that changed it again is a bug.
+        if case .formatted(let once) = FileFormatter.format(source.contents[entry.path] ?? [], path: entry.path),
+           FileFormatter.format(once, path: entry.path) != .formatted(once) {
+            fatalError("fmt is not idempotent on \(entry.path)")
+        }
     }
     return 0
 }
