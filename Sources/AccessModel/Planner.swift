@@ -270,6 +270,11 @@ public enum Planner {
                     if let expires = live.expiresAt, expires - input.now <= window {
                         add(.rotate, address, Self.expiry(expires - input.now), keyChange(live))
                         newKeys.insert(pair)
+                    } else if let error = live.lastError {
+                        // A rotation failed and the old key stayed: its request id may have a
+                        // key at the service, which only asking again gets back (or revokes).
+                        add(.rotate, address, "retry: the last rotation failed (same request id): \(error)", keyChange(live))
+                        newKeys.insert(pair)
                     }
                 case .pending:
                     add(.rotate, address, "retry: the last key exchange did not finish (same request id)", keyChange(live))

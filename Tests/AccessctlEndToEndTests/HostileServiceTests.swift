@@ -272,7 +272,7 @@ struct HostileServiceTests {
         }
     }
 
-    @Test("a refused key spends its request id: the next run asks under a new one and converges with the same service")
+    @Test("a refused key is revoked; its request id is asked again (the service may still hold a key for it) and, refused with 409, replaced: the run after converges")
     func refusedKeyFreshRequestID() throws {
         // A service that keeps the protocol: a request id it has answered is never answered
         // again with a new key (409); each user's first answer carries a key with a newline.
@@ -291,11 +291,16 @@ struct HostileServiceTests {
             let setup = try Setup(scratch, firstUID: 41700, crmBase: hostile.url())
             let first = try setup.acme.apply()
             #expect(first.status == 3, "\(setup.redacted(first.stdout + first.stderr))")
+            // The same request ids again: a service that lost an answer would return the key it
+            // issued; this one revoked it, and says 409.
             let second = try setup.acme.apply()
-            #expect(second.status == 0, "\(setup.redacted(second.stdout + second.stderr))")
+            #expect(second.status == 3 && second.stderr.contains("HTTP 409"), "\(setup.redacted(second.stdout + second.stderr))")
+            #expect(seen.replays == setup.crmUsers().count)
+            let third = try setup.acme.apply()
+            #expect(third.status == 0, "\(setup.redacted(third.stdout + third.stderr))")
             let crm = try LiveStore.snapshot(path: setup.server.database).connections.filter { $0.service == "crm" }
             #expect(crm.count == setup.crmUsers().count && crm.allSatisfy { $0.status == .active && $0.tokenID?.hasPrefix("tok-good-") == true })
-            #expect(seen.replays == 0, "a spent request id was sent again")
+            #expect(seen.replays == setup.crmUsers().count, "a request id refused with 409 was sent again")
             let plan = try setup.acme.plan("--detailed-exitcode")
             #expect(plan.status == 0, "\(setup.redacted(plan.stdout))")
         }

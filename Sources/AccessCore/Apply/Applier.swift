@@ -166,6 +166,10 @@ public enum Applier {
         var runID: Int64?
         /// Services to delete once their keys are revoked (their URLs are needed until then).
         var deferredServiceDeletes: [String] = []
+        /// Users to delete once their home files are removed.
+        var deferredUserDeletes: [String] = []
+        /// Connections to revoke whose token could not be learnt this run: kept for the next.
+        var unrecovered: Set<String> = []
 
         init(store: LiveStore, plan: Plan, desired: DesiredState, live: LiveState, homes: HomeObservations,
              settings: ApplySettings, now: Int64, commit: String?, author: String?) {
@@ -193,7 +197,22 @@ public enum Applier {
             let liveConnections = Dictionary(live.connections.map { ("\($0.user).\($0.service)", $0) }, uniquingKeysWith: { a, _ in a })
             let referenced = Set(live.connections.map(\.service)).union(live.retiredTokens.map(\.service))
             var deferred: [String] = []
+            var deferredUsers: [String] = []
+            let started = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: nil, result: "running")
+            let intents = auditIntents
+            let at = now, actor = author
+            var id: Int64?
             try write { w in
+                // The run and what it is about to do are recorded with its first change, so
+                // that a run killed at any later point still accounts for every key it asked
+                // for or revoked; `record` adds the outcome.
+                try w.markInterruptedRuns()
+                let runID = try w.insertRun(started)
+                id = runID
+                for (action, detail) in intents {
+                    try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
+                                                     detail: detail, actor: actor))
+                }
                 for action in plan.actions {
                     // `kind.id`: ids may hold dots (user ids), so split at the first dot only.
                     let p = action.address.split(separator: ".", maxSplits: 1).map(String.init)
@@ -212,7 +231,9 @@ public enum Applier {
                         if referenced.contains(p[1]) { deferred.append(p[1]) } else { try w.deleteService(p[1]) }
                     case ("user", _) where writes:
                         if let u = users[p[1]] { try w.upsert(LiveUser(id: u.id, email: u.email, unixUser: u.unixUser, active: u.active)) }
-                    case ("user", .delete): try w.deleteUser(p[1])
+                    // Kept until its files are gone: a run killed before then must still find the
+                    // account to clean up.
+                    case ("user", .delete): deferredUsers.append(p[1])
                     case ("group", _) where writes:
                         if let g = groups[p[1]] { try w.upsert(LiveGroup(id: g.id, description: g.description)) }
                     case ("group", .delete): try w.deleteGroup(p[1])
@@ -256,8 +277,10 @@ public enum Applier {
                             ?? LiveConnection(user: user, service: service, status: .pending, requestID: UUID().uuidString.lowercased())
                         // A known key is rotated under a new request id. A pending or failed exchange
                         // keeps its id: the service may have issued a key for it whose answer was
-                        // lost, and the same id returns that key instead of minting another.
-                        if row.status == .active { row.requestID = UUID().uuidString.lowercased() }
+                        // lost, and the same id returns that key instead of minting another. That
+                        // includes a failed rotation (an active row with an error, still holding
+                        // its old key).
+                        if row.status == .active && row.lastError == nil { row.requestID = UUID().uuidString.lowercased() }
                         row.status = .pending
                         try w.upsert(row)
                     default: break
@@ -265,6 +288,8 @@ public enum Applier {
                 }
             }
             deferredServiceDeletes = deferred
+            deferredUserDeletes = deferredUsers
+            runID = id
         }
 
         /// A service as the desired state would have it, from its live row (for a service
@@ -330,6 +355,7 @@ public enum Applier {
                 Fault.exchanged(done)
                 progress?(done, total)
             }) }
+            var unknownTokens: Set<String> = []
             var failures: [String: String] = [:]
             var succeeded = 0
             let now = self.now
@@ -338,8 +364,24 @@ public enum Applier {
                     var updated = row
                     if row.status == .revoking {
                         // Recovered only to be revoked: keep the token id, never the key.
-                        if case .success(let issued) = result { updated.tokenID = issued.tokenID } else { continue }
-                        try w.upsert(updated)
+                        switch result {
+                        case .success(let issued):
+                            updated.tokenID = issued.tokenID
+                            try w.upsert(updated)
+                        case .failure(let error) where error.httpStatus == 409:
+                            // The service has no live key for this id (revoked, or another
+                            // user's): nothing to revoke, and the row may go.
+                            break
+                        case .failure(let error):
+                            // The service may hold a key for this id: the row stays until the
+                            // token is learnt and revoked.
+                            let address = "connection.\(row.user).\(row.service)"
+                            unknownTokens.insert(address)
+                            updated.lastError = error.message
+                            updated.attempts += 1
+                            try w.upsert(updated)
+                            failures[address] = "revocation pending (its token is not known yet): \(error.message)"
+                        }
                         continue
                     }
                     switch result {
@@ -361,17 +403,18 @@ public enum Applier {
                         let keepsOldKey = row.apiKey != nil && (row.expiresAt ?? 0) > now
                         updated.status = keepsOldKey ? .active : .error
                         updated.lastError = error.message
-                        // The service answered, but with a key or token id that was refused (and
-                        // revoked when it could be). Its request id is spent: asked again, the
-                        // service would replay that answer or refuse the id. The next run asks
-                        // under a new one.
-                        if error.kind == .invalidKey { updated.requestID = UUID().uuidString.lowercased() }
+                        // 409: the service will never answer this request id with a key (its
+                        // token was revoked, for example after a refused answer). The next run
+                        // asks under a new one. Any other failure keeps the id, under which the
+                        // service may have issued a key that a retry must get back.
+                        if error.httpStatus == 409 { updated.requestID = UUID().uuidString.lowercased() }
                         updated.attempts += 1
                         failures["connection.\(row.user).\(row.service)"] = error.message
                     }
                     try w.upsert(updated)
                 }
             }
+            unrecovered = unknownTokens
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
         }
@@ -441,7 +484,9 @@ public enum Applier {
             enum Target { case connection(LiveConnection), retired(RetiredToken) }
             var targets: [Target] = []
             var requests: [RevokeRequest] = []
-            for row in state.connections where row.status == .revoking {
+            let unrecovered = self.unrecovered
+            for row in state.connections where row.status == .revoking
+                && !unrecovered.contains("connection.\(row.user).\(row.service)") {
                 guard let token = row.tokenID, let service = serviceRows[row.service] else {
                     targets.append(.connection(row))
                     requests.append(RevokeRequest(serviceID: row.service, revokeURL: "", secretEnv: "", tokenID: ""))
@@ -464,6 +509,8 @@ public enum Applier {
             var failures: [String: String] = [:]
             var succeeded = 0
             let deferred = deferredServiceDeletes
+            let deferredUsers = deferredUserDeletes
+            let earlier = self.failures
             try write { w in
                 for (target, result) in zip(targets, results) {
                     switch (target, result) {
@@ -486,6 +533,7 @@ public enum Applier {
                     }
                 }
                 for service in deferred { try w.deleteService(service) }
+                for user in deferredUsers where earlier["home.\(user)"] == nil { _ = try w.deleteUser(user) }
             }
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
@@ -519,6 +567,18 @@ public enum Applier {
 
         // MARK: Step 6
 
+        /// The audit row of each action the run is about to take: its kind, address and detail
+        /// (the reason and the fields that change). Drift is not an action.
+        var auditIntents: [(action: PlannedAction, detail: String)] {
+            plan.actions.filter { $0.kind != .drift }.map { action in
+                let fields = action.changes.map { "\($0.field): \($0.old ?? "-") -> \($0.new ?? "-")" }
+                return (action, fields.isEmpty ? action.reason : action.reason + "; " + fields.joined(separator: ", "))
+            }
+        }
+
+        /// Records the outcome: the run's result and counts, and each failure on the audit rows
+        /// of its address (or a `failed` row of its own). A run without changes is recorded
+        /// here in full.
         mutating func record(result: String) throws(ApplyError) {
             let summary = plan.summary
             var counts: [String: Int] = [
@@ -527,26 +587,28 @@ public enum Applier {
                 "files_written": summary.filesToWrite, "files_removed": summary.filesToRemove,
             ]
             counts["failed"] = failures.count
-            let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: Int64(Date().timeIntervalSince1970),
-                              result: result, counts: counts)
-            let actions = plan.actions.filter { $0.kind != .drift }
+            let finished = Int64(Date().timeIntervalSince1970)
             let failures = self.failures
-            let at = now, actor = author
+            let planned = Set(auditIntents.map(\.action.address))
+            let at = now, actor = author, started = runID
+            let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: finished, result: result, counts: counts)
             var id: Int64?
             try write { w in
-                let runID = try w.insertRun(run)
-                id = runID
-                for action in actions {
-                    var detail = action.reason
-                    let fields = action.changes.map { "\($0.field): \($0.old ?? "-") -> \($0.new ?? "-")" }
-                    if !fields.isEmpty { detail += "; " + fields.joined(separator: ", ") }
-                    if let failure = failures[action.address] { detail += "; FAILED: \(failure)" }
-                    try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
-                                                     detail: detail, actor: actor))
+                let runID: Int64
+                if let started {
+                    runID = started
+                    try w.finishRun(runID, result: result, finishedAt: finished, counts: counts)
+                } else {
+                    try w.markInterruptedRuns()
+                    runID = try w.insertRun(run)
                 }
-                let planned = Set(actions.map(\.address))
-                for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !planned.contains(address) {
-                    try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: address, detail: failure, actor: actor))
+                id = runID
+                for (address, failure) in failures.sorted(by: { $0.key < $1.key }) {
+                    if planned.contains(address) {
+                        try w.markAuditFailed(runID: runID, address: address, failure: failure)
+                    } else {
+                        try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: address, detail: failure, actor: actor))
+                    }
                 }
             }
             runID = id

@@ -145,18 +145,40 @@ public struct LiveStoreWriter {
     /// Records a run and returns its id (`run.id` is ignored).
     @discardableResult
     public func insertRun(_ run: LiveRun) throws(LiveStoreError) -> Int64 {
-        let counts: String
+        try execute("""
+            INSERT INTO runs (commit_id, author, started_at, finished_at, result, counts) VALUES (?, ?, ?, ?, ?, ?)
+            """, [run.commit, run.author, run.startedAt, run.finishedAt, run.result, try Self.json(run.counts)], "run")
+        return db.lastInsertedRowID
+    }
+
+    /// Sets the outcome of a run inserted when it started.
+    public func finishRun(_ id: Int64, result: String, finishedAt: Int64, counts: [String: Int]) throws(LiveStoreError) {
+        try execute("UPDATE runs SET result = ?, finished_at = ?, counts = ? WHERE id = ?",
+                    [result, finishedAt, try Self.json(counts), id], "run \(id)")
+    }
+
+    /// Marks runs still `running` as `interrupted`: under the apply lock, no other run is
+    /// running, so such a run was killed before it could record its outcome.
+    public func markInterruptedRuns() throws(LiveStoreError) {
+        try execute("UPDATE runs SET result = 'interrupted' WHERE result = 'running'", [], "runs")
+    }
+
+    /// Appends `; FAILED: <failure>` to the audit rows of `address` in run `runID` (whose
+    /// rows were written when the run started). `failure` must already be redacted.
+    public func markAuditFailed(runID: Int64, address: String, failure: String) throws(LiveStoreError) {
+        try execute("""
+            UPDATE audit_log SET detail = coalesce(detail, '') || '; FAILED: ' || ? WHERE run_id = ? AND address = ?
+            """, [failure, runID, address], "audit rows of \(address)")
+    }
+
+    private static func json(_ counts: [String: Int]) throws(LiveStoreError) -> String {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
-            counts = String(decoding: try encoder.encode(run.counts), as: UTF8.self)
+            return String(decoding: try encoder.encode(counts), as: UTF8.self)
         } catch {
             throw LiveStoreError("cannot encode the counts of a run: \(error)")
         }
-        try execute("""
-            INSERT INTO runs (commit_id, author, started_at, finished_at, result, counts) VALUES (?, ?, ?, ?, ?, ?)
-            """, [run.commit, run.author, run.startedAt, run.finishedAt, run.result, counts], "run")
-        return db.lastInsertedRowID
     }
 
     /// Appends one audit row. Its `detail` must already be redacted.
