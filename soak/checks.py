@@ -232,13 +232,13 @@ def check_audit(repo, issued, revoked, log):
 
     1. issued: for each connection address, the tokens the mock issued for that user and
        service are at most the audit rows that can have asked for one there: `connect` and
-       `rotate` (each makes or retries one request id), and `disconnect` of a key the database
-       never learnt (old key `-`: a pending exchange recovered only to revoke it);
+       `rotate` (each makes or retries one request id), and `disconnect` (an exchange in flight,
+       whose key the database never learnt, is recovered under its request id to revoke it);
     2. revoked: each token revoked at the mock is named by fingerprint as the old key of a row
        that did not fail: a `disconnect` (at its connection, or at `token.<service>.<token id>`
        for a replaced key whose revocation failed before) or a `rotate` (whose replaced key is
        revoked in the same run); tokens whose key the database never held are counted against
-       successful `disconnect` rows with old key `-` at their connection;
+       successful `disconnect` rows at their connection;
     3. conversely, every successful `disconnect` row naming a fingerprint names a token the
        mock has revoked."""
     ids = Ids(repo)
@@ -247,7 +247,9 @@ def check_audit(repo, issued, revoked, log):
     for action, address, old, failed in rows:
         if action in ("connect", "rotate"):
             asks[address] = asks.get(address, 0) + 1
-        if action == "disconnect" and old is None and address.startswith("connection."):
+        # A disconnect can ask too: a connection whose exchange was in flight is exchanged
+        # again under its request id to learn that key, which is then revoked with it.
+        if action == "disconnect" and address.startswith("connection."):
             asks[address] = asks.get(address, 0) + 1
             if not failed:
                 unknown_revokes[address] = unknown_revokes.get(address, 0) + 1

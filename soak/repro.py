@@ -62,6 +62,12 @@ def removed_user_files(soak):
     """An apply SIGKILLed after the registry transaction on a commit that deletes a user: the
     next runs know the account neither from the repository nor from the database, and never
     remove its .service_env and skill files (homes)."""
+    remove_user(soak)
+    apply(soak, "apply-killed-after-registry", ACCESSCTL_FAULT="after-registry")
+
+
+def remove_user(soak):
+    """Removes a user who has connections and is not an admin, and commits."""
     repo = soak.repo
     uid = next(u for u, _ in sorted(repo.expected_connections()) if u not in repo.groups["Admin"]["members"])
     repo.users[uid]["present"] = False
@@ -69,7 +75,16 @@ def removed_user_files(soak):
         if uid in group["members"]:
             group["members"].remove(uid)
     soak.commit(f"remove the user {uid}")
-    apply(soak, "apply-killed-after-registry", ACCESSCTL_FAULT="after-registry")
+
+
+def disconnect_in_flight(soak):
+    """Rotations whose answers are lost (the service issued the new keys), then a user with
+    such a connection is removed: the disconnect revoked only the old key, and the
+    rotation's key, never learnt, stayed live (tokens)."""
+    soak.faults({"lost_response_rate": 1})
+    apply(soak, "apply-61-days-later", ACCESSCTL_NOW=str(int(time.time()) + 61 * 86400))
+    soak.faults({"lost_response_rate": 0})
+    remove_user(soak)
 
 
 def refused_replay(soak):
@@ -86,4 +101,4 @@ def refused_replay(soak):
 
 SCENARIOS = {"rotation-lost": rotation_lost, "killed-before-record": killed_before_record,
              "unknown-key-deleted": unknown_key_deleted, "removed-user-files": removed_user_files,
-             "refused-replay": refused_replay}
+             "disconnect-in-flight": disconnect_in_flight, "refused-replay": refused_replay}

@@ -267,6 +267,18 @@ public enum Applier {
                     switch action.kind {
                     case .disconnect:
                         if var row = liveConnections[key] {
+                            // An exchange in flight (pending, failed, or a failed rotation) may
+                            // have a key at the service under the row's request id. Its known
+                            // key is retired (revoked in step 5, like a rotated one), and the
+                            // row is exchanged again under its id to learn the other, then
+                            // revoked (step 3).
+                            let inFlight = row.status == .pending || row.status == .error
+                                || (row.status == .active && row.lastError != nil)
+                            if inFlight, row.status != .revoking, let old = row.tokenID {
+                                try w.upsert(RetiredToken(service: row.service, tokenID: old, user: row.user,
+                                                          keyFingerprint: row.keyFingerprint, retiredAt: now))
+                                row.tokenID = nil
+                            }
                             row.status = .revoking
                             try w.upsert(row)
                         }
