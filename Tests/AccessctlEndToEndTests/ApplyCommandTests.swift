@@ -263,6 +263,37 @@ struct ApplyCommandTests {
         }
     }
 
+    @Test("a removed service and a removed user stay in the database until their keys are revoked, then go")
+    func removalsWaitForRevocation() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 27800)
+            #expect(try setup.apply().status == 0)
+            try setup.server.commit("remove crm and sofia") { repo in
+                for file in ["services/crm.yaml", "services/crm-assistant-guide.md", "users/sofia.yaml"] {
+                    try FileManager.default.removeItem(atPath: repo + "/" + file)
+                }
+                try AcmeEdit.replace(repo, "groups/data-platform.yaml", "service: [crm, invoicing, purchase_orders]", "service: [invoicing, purchase_orders]")
+                try AcmeEdit.replace(repo, "groups/sales.yaml", "  service: [crm]\n", "")
+                try AcmeEdit.replace(repo, "groups/sales.yaml", "connect: [crm]\n", "")
+                try AcmeEdit.replace(repo, "groups/sales.yaml", "members: [kenji, lucas.martin, sofia]", "members: [kenji, lucas.martin]")
+                for user in ["ana.garcia", "emma"] { try AcmeEdit.replace(repo, "users/\(user).yaml", "connections: [crm]\n", "") }
+            }
+            try setup.mock.faults(["revoke_error_rate": 1])
+            let failing = try setup.apply("--allow-mass-removal")
+            #expect(failing.status == 3, "\(failing.stdout)\(failing.stderr)")
+            var state = try LiveStore.snapshot(path: setup.server.database)
+            #expect(state.services.contains { $0.id == "crm" }, "crm deleted with keys still to revoke")
+            #expect(state.users.contains { $0.id == "sofia" }, "sofia deleted with keys still to revoke")
+            #expect(!FileManager.default.fileExists(atPath: setup.server.home("sofia") + "/.service_env"))
+            try setup.mock.faults(["revoke_error_rate": 0])
+            let clean = try setup.apply("--allow-mass-removal")
+            #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+            state = try LiveStore.snapshot(path: setup.server.database)
+            #expect(!state.services.contains { $0.id == "crm" } && !state.users.contains { $0.id == "sofia" })
+            try setup.expectConverged()
+        }
+    }
+
     @Test("two applies at once: one runs, the other names the holder")
     func concurrentApplies() throws {
         try Scratch.with { scratch in

@@ -135,15 +135,22 @@ public enum Applier {
         try run.registry()
         timer.lap("apply: registry and pending rows")
         Fault.point("after-registry")
-        try run.exchange()
-        timer.lap("apply: key exchange")
-        Fault.point("after-exchange")
-        try run.files()
-        timer.lap("apply: home files")
-        Fault.point("after-files")
-        try run.revoke()
-        timer.lap("apply: revocation")
-        Fault.point("after-revoke")
+        do {
+            try run.exchange()
+            timer.lap("apply: key exchange")
+            Fault.point("after-exchange")
+            try run.files()
+            timer.lap("apply: home files")
+            Fault.point("after-files")
+            try run.revoke()
+            timer.lap("apply: revocation")
+            Fault.point("after-revoke")
+        } catch {
+            // The run is recorded as failed, with what failed so far; the next run goes on.
+            let message = if case .failed(let text) = error { text } else { "\(error)" }
+            try? run.record(result: "failed: \(message)")
+            throw error
+        }
         try run.record(result: run.failures.isEmpty ? "applied" : "partly applied")
         timer.lap("apply: run record")
         run.log()
@@ -523,6 +530,22 @@ public enum Applier {
             let deferred = deferredServiceDeletes
             let deferredUsers = deferredUserDeletes
             let earlier = self.failures
+            // What is still owed after this step: a removed service or user stays in the
+            // database while any key of theirs is (their URLs and email are needed to recover
+            // and revoke it on the next run).
+            let stillUnknown = state.connections.filter { $0.status == .revoking && unrecovered.contains("connection.\($0.user).\($0.service)") }
+            var owedServices = Set(stillUnknown.map(\.service))
+            var owedUsers = Set(stillUnknown.map(\.user))
+            for (target, result) in zip(targets, results) {
+                guard case .failure = result else { continue }
+                switch target {
+                case .connection(let row):
+                    owedServices.insert(row.service)
+                    owedUsers.insert(row.user)
+                case .retired(let token):
+                    owedServices.insert(token.service)
+                }
+            }
             try write { w in
                 for (target, result) in zip(targets, results) {
                     switch (target, result) {
@@ -544,8 +567,8 @@ public enum Applier {
                         failures["token.\(token.service).\(token.tokenID)"] = "revocation failed (retried next run): \(error.message)"
                     }
                 }
-                for service in deferred { try w.deleteService(service) }
-                for user in deferredUsers where earlier["home.\(user)"] == nil { _ = try w.deleteUser(user) }
+                for service in deferred where !owedServices.contains(service) { try w.deleteService(service) }
+                for user in deferredUsers where earlier["home.\(user)"] == nil && !owedUsers.contains(user) { _ = try w.deleteUser(user) }
             }
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
@@ -603,6 +626,7 @@ public enum Applier {
             let failures = self.failures
             let planned = Set(auditIntents.map(\.action.address))
             let at = now, actor = author, started = runID
+            let intents = started == nil ? auditIntents : []
             let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: finished, result: result, counts: counts)
             var id: Int64?
             try write { w in
@@ -613,6 +637,10 @@ public enum Applier {
                 } else {
                     try w.markInterruptedRuns()
                     runID = try w.insertRun(run)
+                    for (action, detail) in intents {
+                        try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
+                                                         detail: detail, actor: actor))
+                    }
                 }
                 id = runID
                 for (address, failure) in failures.sorted(by: { $0.key < $1.key }) {

@@ -300,16 +300,30 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
         t.finish(outcome)
     }
 
-    /// The outcome of an `unknown` transport error whose libcurl text names TLS or a
-    /// certificate ("SSL certificate problem: self-signed certificate", "OpenSSL/3.0.19:
-    /// error:0A00010B:SSL routines::wrong version number"), with the text after its last
-    /// colon as the reason; nil for other errors.
+    /// The outcome of an `unknown` transport error whose libcurl text is a certificate
+    /// refusal ("SSL certificate problem: self-signed certificate") or a failed handshake
+    /// ("OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number"), with the
+    /// reason libcurl gives; nil for anything else, including TLS errors after the
+    /// handshake ("SSL_read: ... unexpected eof", a reset), which are transient network
+    /// errors and retried.
     static func tlsFailure(_ error: any Error) -> TransferOutcome? {
         let text = (error as NSError).localizedDescription
-        guard text.contains("SSL") || text.contains("TLS") || text.contains("certificate") else { return nil }
-        let reason = text.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) }
-        return .network(text.contains("certificate") ? .serverCertificateUntrusted : .secureConnectionFailed,
-                        reason: reason?.isEmpty == false ? reason : nil)
+        func after(_ marker: String) -> String? {
+            guard let range = text.range(of: marker) else { return nil }
+            let rest = text[range.upperBound...].trimmingCharacters(in: .whitespaces)
+            return rest.isEmpty ? nil : rest
+        }
+        let transient = ["SSL_read", "SSL_write", "SSL_ERROR_SYSCALL", "unexpected eof", "Connection reset"]
+        if transient.contains(where: text.contains) { return nil }
+        for marker in ["SSL certificate problem:", "certificate verify failed", "no alternative certificate subject name"]
+        where text.contains(marker) {
+            return .network(.serverCertificateUntrusted, reason: after("SSL certificate problem:") ?? marker)
+        }
+        for marker in ["SSL routines::", "SSL routines:", "SSL connect error", "TLS connect error", "handshake failure"]
+        where text.contains(marker) {
+            return .network(.secureConnectionFailed, reason: after("SSL routines::") ?? marker)
+        }
+        return nil
     }
 
     /// A redirect target fit for an error message: scheme, host, port and path only (no
