@@ -235,7 +235,7 @@ class Soak:
         names = [f for f in FAULTS if f != "bad_key_rate" or "bad-key" not in self.args.without]
         weights = [self.rng.random() for _ in names]
         settings = {name: round(total * w / sum(weights), 4) for name, w in zip(names, weights)}
-        settings.update(latency_ms=self.rng.randint(0, 50), seed=self.rng.randrange(2 ** 53))
+        settings.update(latency_ms=self.rng.randint(0, 50), seed=self.rng.randrange(9 * 10 ** 15))  # the mock takes seeds below 9e15
         self.faults(settings)
 
     # ------------------------------------------------------------------ applies
