@@ -91,6 +91,13 @@ def get(rows, users, scenario, statuses=("ok",)):
     return None
 
 
+def section(out, title, lines):
+    """Appends `title:`, a blank line, `lines` and a blank line to `out`; nothing when
+    `lines` is empty."""
+    if lines:
+        out += [f"{title}:", "", *lines, ""]
+
+
 def main():
     rows = with_floor_totals(read(sys.argv[1]))
     machine = sys.argv[2] if len(sys.argv) > 2 else ""
@@ -121,11 +128,7 @@ def main():
             lines.append(f"{bullet}ansible-playbook reported, {n(u)} users: {sample['note']}")
         elif peer and peer["status"] == "ok" and peer["note"]:
             lines.append(f"{bullet}ansible-playbook reported, {n(u)} users: {peer['note']}")
-    if lines:
-        out.append("Ratios:")
-        out.append("")
-        out += lines
-        out.append("")
+    section(out, "Ratios", lines)
 
     growth = []
     flagged = []
@@ -148,12 +151,8 @@ def main():
                 flagged.append((s, u0, u1))
             parts.append(txt)
         growth.append(f"- {pts[0][1]['label']}: " + "; ".join(parts))
-    if growth:
-        out.append(f"Growth of wall time (flagged when above {GROWTH_SLACK * 10:.0f}x per 10x users; "
-                   "sub-10 ms figures are mostly process start-up):")
-        out.append("")
-        out += growth
-        out.append("")
+    section(out, f"Growth of wall time (flagged when above {GROWTH_SLACK * 10:.0f}x per 10x users; "
+                 "sub-10 ms figures are mostly process start-up)", growth)
 
     # The targets of the performance issue, where this run measured what they need.
     t = []
@@ -192,11 +191,7 @@ def main():
     if l10 and l10["keys"]:
         k = l10["keys"] / l10["wall"]
         t.append(f"- apply from empty, 10,000 users, at least 300 keys/s with 50 ms latency: {k:,.0f}/s: {verdict(k >= 300)}")
-    if t:
-        out.append("Targets:")
-        out.append("")
-        out += t
-        out.append("")
+    section(out, "Targets", t)
 
     if machine:
         out.append(machine)

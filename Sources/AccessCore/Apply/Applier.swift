@@ -83,13 +83,17 @@ public enum Applier {
         do { load = try DesiredStateLoader.load(from: source) } catch { throw .failed(error.message) }
         let commit = load.origin.commit
         let author = commit == nil ? nil : (source as? GitTreeSource)?.author
+        /// Records a run stopped before any change, so that `log` and `status` show why the
+        /// server stays where it is.
+        func recordStopped(_ result: String) {
+            let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
+                              result: result, counts: [:])
+            try? store.write { w in _ = try w.insertRun(run) }
+        }
         guard let desired = load.state else {
-            // Recorded, so that `log` and `status` show why the server stays where it is.
             let errors = load.diagnostics.filter { $0.severity == .error }
             let first = errors.first.map { ", first \($0.description)" } ?? ""
-            let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
-                              result: "invalid: \(errors.count) error\(errors.count == 1 ? "" : "s")\(first)", counts: [:])
-            try? store.write { w in _ = try w.insertRun(run) }
+            recordStopped("invalid: \(errors.count) error\(errors.count == 1 ? "" : "s")\(first)")
             throw .invalid(load)
         }
         if let allowed = settings.allowedSigners {
@@ -99,9 +103,7 @@ public enum Applier {
             do {
                 _ = try CommitSignature.verify(git, allowedSigners: allowed)
             } catch {
-                let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
-                                  result: "refused: \(error.message)", counts: [:])
-                try? store.write { w in _ = try w.insertRun(run) }
+                recordStopped("refused: \(error.message)")
                 throw .refused(error.message)
             }
         }
@@ -206,20 +208,12 @@ public enum Applier {
             var deferred: [String] = []
             var deferredUsers: [String] = []
             let started = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: nil, result: "running")
-            let intents = auditIntents
-            let at = now, actor = author
             var id: Int64?
             try write { w in
                 // The run and what it is about to do are recorded with its first change, so
                 // that a run killed at any later point still accounts for every key it asked
                 // for or revoked; `record` adds the outcome.
-                try w.markInterruptedRuns()
-                let runID = try w.insertRun(started)
-                id = runID
-                for (action, detail) in intents {
-                    try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
-                                                     detail: detail, actor: actor))
-                }
+                id = try insertRun(started, into: &w)
                 for action in plan.actions {
                     // `kind.id`: ids may hold dots (user ids), so split at the first dot only.
                     let p = action.address.split(separator: ".", maxSplits: 1).map(String.init)
@@ -611,6 +605,18 @@ public enum Applier {
             }
         }
 
+        /// Inserts `run` with one audit row per action it takes, after marking the runs a
+        /// killed apply left `running` as `interrupted`; returns its id.
+        func insertRun(_ run: LiveRun, into w: inout LiveStoreWriter) throws -> Int64 {
+            try w.markInterruptedRuns()
+            let id = try w.insertRun(run)
+            for (action, detail) in auditIntents {
+                try w.insertAudit(LiveAuditEntry(runID: id, at: now, action: action.kind.rawValue, address: action.address,
+                                                 detail: detail, actor: author))
+            }
+            return id
+        }
+
         /// Records the outcome: the run's result and counts, and each failure on the audit rows
         /// of its address (or a `failed` row of its own). A run without changes is recorded
         /// here in full.
@@ -626,7 +632,6 @@ public enum Applier {
             let failures = self.failures
             let planned = Set(auditIntents.map(\.action.address))
             let at = now, actor = author, started = runID
-            let intents = started == nil ? auditIntents : []
             let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: finished, result: result, counts: counts)
             var id: Int64?
             try write { w in
@@ -635,12 +640,7 @@ public enum Applier {
                     runID = started
                     try w.finishRun(runID, result: result, finishedAt: finished, counts: counts)
                 } else {
-                    try w.markInterruptedRuns()
-                    runID = try w.insertRun(run)
-                    for (action, detail) in intents {
-                        try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: action.kind.rawValue, address: action.address,
-                                                         detail: detail, actor: actor))
-                    }
+                    runID = try insertRun(run, into: &w)
                 }
                 id = runID
                 for (address, failure) in failures.sorted(by: { $0.key < $1.key }) {
