@@ -276,11 +276,14 @@ public enum Planner {
                         add(.rotate, address, "retry: the last rotation failed (same request id): \(error)", keyChange(live))
                         newKeys.insert(pair)
                     }
+                // A retry is an issue while the connection never had a key, a rotation once it has.
                 case .pending:
-                    add(.rotate, address, "retry: the last key exchange did not finish (same request id)", keyChange(live))
+                    add(live.apiKey == nil ? .connect : .rotate, address,
+                        "retry: the last key exchange did not finish (same request id)", keyChange(live))
                     newKeys.insert(pair)
                 case .error:
-                    add(.rotate, address, "retry after error: \(live.lastError ?? "unknown error")", keyChange(live))
+                    add(live.apiKey == nil ? .connect : .rotate, address,
+                        "retry after error: \(live.lastError ?? "unknown error")", keyChange(live))
                     newKeys.insert(pair)
                 case .revoking:
                     add(.disconnect, address, "retry: revocation did not finish on an earlier run; the connection is made again after it",

@@ -117,8 +117,8 @@ struct ApplyCommand: ParsableCommand {
             switch error {
             case .invalid(let load): print(ValidationReport.text(load, color: color), terminator: "")
             case .failed(let message), .locked(let message): printError(message)
-            case .refused(let message):
-                printError(message)
+            case .refused(let refusal):
+                printError("refused by \(refusal.guardName.title): \(refusal.message)")
                 throw ExitCode(4)
             }
             throw ExitCode(1)

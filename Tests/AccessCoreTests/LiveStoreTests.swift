@@ -101,7 +101,7 @@ struct LiveStoreTests {
             #expect(try store.snapshot() == .empty)
             #expect(try LiveStore.snapshot(path: path) == .empty)
             let migrations = try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"]])
+            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"]])
             try store.close()
             // Reopening an up-to-date database changes nothing.
             let again = try LiveStore(path: path)
@@ -307,7 +307,7 @@ struct LiveStoreTests {
                 "audit_log_by_run", "connections_by_status", "grants_by_type_resource", "group_members_by_user",
             ])
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"]])
         }
     }
 
@@ -342,7 +342,7 @@ struct LiveStoreTests {
             #expect(try LiveStore.queryForTesting(path: path, sql: columns) == [["skill_text"]])
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT id, skill_text FROM services") == [["crm", nil]])
             #expect(try LiveStore.queryForTesting(path: path, sql: migrations)
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"]])
         }
     }
 
@@ -423,7 +423,7 @@ struct LiveStoreTests {
             #expect(readError?.message == message)
             #expect(try LiveStore.queryForTesting(path: path, sql: schema) == before)
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v99-future"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"], ["v99-future"]])
         }
     }
 

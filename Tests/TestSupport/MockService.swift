@@ -74,6 +74,13 @@ public final class MockService: @unchecked Sendable {
         _ = try request("POST", "/_faults", body: body)
     }
 
+    /// The mock's counters: tokens issued and revoked so far.
+    public func ledgerCounts() throws -> (issued: Int, revoked: Int) {
+        let data = try request("GET", "/_ledger")
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return (object?["issued"] as? Int ?? -1, object?["revoked"] as? Int ?? -1)
+    }
+
     /// The token ids the mock considers live (issued and not revoked).
     public func liveTokens() throws -> Set<String> {
         let data = try request("GET", "/_ledger")

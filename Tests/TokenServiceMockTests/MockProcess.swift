@@ -26,8 +26,8 @@ final class MockProcess: @unchecked Sendable {
         let portFile = directory + "/port-\(tag)"
         stdoutPath = directory + "/stdout-\(tag)"
         stderrPath = directory + "/stderr-\(tag)"
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = ["--port", "0", "--ledger", self.ledger, "--port-file", portFile] + arguments

@@ -12,8 +12,9 @@ public enum ApplyError: Error, Sendable {
     case failed(String)
     /// Another apply holds the lock (exit 1).
     case locked(String)
-    /// A guard refused the plan: stale saved plan, mass removal, empty desired state (exit 4).
-    case refused(String)
+    /// A guard refused the plan: stale saved plan, mass removal, empty desired state, the
+    /// fast-forward or signature check (exit 4). Recorded as a `refused` run.
+    case refused(ApplyRefusal)
     /// The desired state is invalid (exit 1).
     case invalid(LoadResult)
 }
@@ -85,10 +86,15 @@ public enum Applier {
         let author = commit == nil ? nil : (source as? GitTreeSource)?.author
         /// Records a run stopped before any change, so that `log` and `status` show why the
         /// server stays where it is.
-        func recordStopped(_ result: String) {
+        func recordStopped(_ result: String, refusal: ApplyRefusal? = nil) {
             let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
-                              result: result, counts: [:])
+                              result: result, counts: [:], refusedBy: refusal?.guardName.rawValue, message: refusal?.message)
             try? store.write { w in _ = try w.insertRun(run) }
+        }
+        /// Records the refusal as a `refused` run and throws it (exit 4).
+        func refuse(_ refusal: ApplyRefusal) throws(ApplyError) -> Never {
+            recordStopped("refused", refusal: refusal)
+            throw .refused(refusal)
         }
         guard let desired = load.state else {
             let errors = load.diagnostics.filter { $0.severity == .error }
@@ -98,13 +104,12 @@ public enum Applier {
         }
         if let allowed = settings.allowedSigners {
             guard let git = source as? GitTreeSource else {
-                throw .refused("signed commits are required (allowed_signers is set), but the desired state is a directory, not a commit")
+                try refuse(ApplyRefusal(.signature, "signed commits are required (allowed_signers is set), but the desired state is a directory, not a commit"))
             }
             do {
                 _ = try CommitSignature.verify(git, allowedSigners: allowed)
             } catch {
-                recordStopped("refused: \(error.message)")
-                throw .refused(error.message)
+                try refuse(ApplyRefusal(.signature, error.message))
             }
         }
         let live: LiveState
@@ -118,12 +123,16 @@ public enum Applier {
                                           adopt: settings.savedPlan?.adopt ?? settings.adopt))
         if let saved = settings.savedPlan,
            saved.desiredDigest != plan.desiredDigest || saved.liveDigest != plan.liveDigest || saved.commit != plan.commit {
-            throw .refused("stale plan: the desired or live state changed since it was computed; run plan again")
+            try refuse(ApplyRefusal(.stalePlan, "stale plan: the desired or live state changed since it was computed; run plan again"))
         }
-        try Guards.check(plan, desired: desired, live: live, settings: settings)
+        do {
+            try Guards.check(plan, desired: desired, live: live, settings: settings)
+        } catch {
+            try refuse(error)
+        }
         if let git = source as? GitTreeSource, !settings.allowNonFastForward,
            let last = try? store.lastAppliedCommit(), !git.descends(from: last) {
-            throw .refused("commit \(commit.map { String($0.prefix(12)) } ?? "?") does not descend from the last applied commit \(last.prefix(12)) (force-push or rollback?); apply with --allow-non-fast-forward if this is intended")
+            try refuse(ApplyRefusal(.fastForward, "commit \(commit.map { String($0.prefix(12)) } ?? "?") does not descend from the last applied commit \(last.prefix(12)) (force-push or rollback?); apply with --allow-non-fast-forward if this is intended"))
         }
 
         var run = Run(store: store, plan: plan, desired: desired, live: live, homes: homes, settings: settings,
@@ -150,7 +159,7 @@ public enum Applier {
         } catch {
             // The run is recorded as failed, with what failed so far; the next run goes on.
             let message = if case .failed(let text) = error { text } else { "\(error)" }
-            try? run.record(result: "failed: \(message)")
+            try? run.record(result: "failed: \(message)", message: message)
             throw error
         }
         try run.record(result: run.failures.isEmpty ? "applied" : "partly applied")
@@ -172,6 +181,15 @@ public enum Applier {
         let author: String?
         var failures: [String: String] = [:]
         var succeeded = 0
+        /// Addresses of the planned actions that were carried out; the run's counts count these.
+        var done: Set<String> = []
+        /// Planned actions left undone because one they depend on failed (a skill file or
+        /// `.service_env` whose key exchange failed, the files of a home the helper refused):
+        /// address -> why (secret-free).
+        var skipped: [String: String] = [:]
+        /// Notes on actions done otherwise than planned (a `.service_env` written without a
+        /// key whose exchange failed): address -> note.
+        var notes: [String: String] = [:]
         var runID: Int64?
         /// Services to delete once their keys are revoked (their URLs are needed until then).
         var deferredServiceDeletes: [String] = []
@@ -303,6 +321,17 @@ public enum Applier {
             deferredServiceDeletes = deferred
             deferredUserDeletes = deferredUsers
             runID = id
+            // The registry rows are written (a deferred delete is done once it happens, in step 5).
+            let later = Set(deferred.map { "service.\($0)" } + deferredUsers.map { "user.\($0)" })
+            for action in plan.actions where Self.isRegistry(action.address) && !later.contains(action.address) {
+                done.insert(action.address)
+            }
+        }
+
+        /// A row of the registry: a service, user, group, membership or grant.
+        static func isRegistry(_ address: String) -> Bool {
+            address.hasPrefix("service.") || address.hasPrefix("user.") || address.hasPrefix("group.")
+                || address.hasPrefix("member.") || address.hasPrefix("grant.")
         }
 
         /// A service as the desired state would have it, from its live row (for a service
@@ -371,6 +400,7 @@ public enum Applier {
             var unknownTokens: Set<String> = []
             var failures: [String: String] = [:]
             var succeeded = 0
+            var issuedKeys: Set<String> = []
             let now = self.now
             try write { w in
                 for (row, result) in zip(rows, results) {
@@ -411,6 +441,7 @@ public enum Applier {
                         updated.lastError = nil
                         updated.attempts = 0
                         succeeded += 1
+                        issuedKeys.insert("connection.\(row.user).\(row.service)")
                     case .failure(let error):
                         // A still-valid old key stays in service; a connection without one is an error.
                         let keepsOldKey = row.apiKey != nil && (row.expiresAt ?? 0) > now
@@ -430,6 +461,7 @@ public enum Applier {
             unrecovered = unknownTokens
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
+            done.formUnion(issuedKeys)
         }
 
         // MARK: Step 4
@@ -444,6 +476,13 @@ public enum Applier {
             let connections = Dictionary(grouping: state.connections, by: \.user)
             var request = ApplyRequest(contents: [:], users: [])
             var expected: [String: (user: String, env: String?, skills: [String: String])] = [:]
+            // The file actions of each user, and the services whose key exchange failed this run.
+            let fileActions = Dictionary(grouping: plan.actions.filter { $0.address.hasPrefix("file.") }) {
+                Self.user(of: $0.address) ?? ""
+            }
+            let failedServices = Dictionary(grouping: failures.keys.filter { $0.hasPrefix("connection.") }) {
+                Self.user(of: $0) ?? ""
+            }.mapValues { addresses in addresses.map { String($0[$0.index(after: $0.lastIndex(of: ".")!)...]) }.sorted() }
             for user in affected.sorted() {
                 guard let account = desiredUsers[user]?.unixUser ?? liveUsers[user]?.unixUser,
                       let home = homes.homes[account], Planner.unsafeReason(home) == nil else { continue }
@@ -462,10 +501,18 @@ public enum Applier {
                 request.users.append(ApplyRequest.UserFiles(user: account, serviceEnv: env, skills: skills))
                 expected[account] = (user, env.map(HomeFiles.sha256), skills)
             }
+            // A home left alone (unsafe, or no account) keeps its files: its actions are skipped.
+            let sent = Set(expected.values.map(\.user))
+            for (user, actions) in fileActions where !sent.contains(user) {
+                for action in actions { skipped[action.address] = "the home of \(user) was not written (see the plan's drift notes)" }
+            }
             guard !request.users.isEmpty else { return }
             let response: HelperResponse
             do { response = try settings.helper.apply(request) } catch {
-                for (_, want) in expected { failures["home.\(want.user)"] = error.message }
+                for (_, want) in expected {
+                    failures["home.\(want.user)"] = error.message
+                    for action in fileActions[want.user] ?? [] { skipped[action.address] = "the helper failed: see home.\(want.user)" }
+                }
                 return
             }
             for report in response.users {
@@ -481,7 +528,38 @@ public enum Applier {
                         problem = ".claude_rules/\(name) does not have the expected content after the write"
                     }
                 }
-                if let problem { failures["home.\(want.user)"] = problem } else { succeeded += 1 }
+                if let problem {
+                    failures["home.\(want.user)"] = problem
+                    for action in fileActions[want.user] ?? [] { skipped[action.address] = "the home was not written as planned: see home.\(want.user)" }
+                    continue
+                }
+                succeeded += 1
+                // Each planned file action of the user, against what was actually sent.
+                let failedKeys = failedServices[want.user] ?? []
+                for action in fileActions[want.user] ?? [] {
+                    let name = action.address.dropFirst("file.\(want.user).".count)
+                    if name == "service_env" {
+                        if action.kind == .removeFile || failedKeys.isEmpty {
+                            done.insert(action.address)
+                        } else if want.env == nil {
+                            skipped[action.address] = "not written: no key of this user could be exchanged (\(failedKeys.joined(separator: ", ")))"
+                        } else {
+                            done.insert(action.address)
+                            notes[action.address] = "written without the key of \(failedKeys.joined(separator: ", ")) (its exchange failed)"
+                        }
+                    } else if name.hasPrefix("claude_rules/") {
+                        let skill = String(name.dropFirst("claude_rules/".count))
+                        let written = want.skills[skill] != nil
+                        if action.kind == .removeFile ? !written : written {
+                            done.insert(action.address)
+                        } else {
+                            let service = skill.hasPrefix("sc_") && skill.hasSuffix(".md") ? String(skill.dropFirst(3).dropLast(3)) : skill
+                            skipped[action.address] = failedKeys.contains(service)
+                                ? "not written: the key exchange of connection.\(want.user).\(service) failed"
+                                : "not written: connection.\(want.user).\(service) has no active key"
+                        }
+                    }
+                }
             }
         }
 
@@ -521,6 +599,7 @@ public enum Applier {
             for (index, answer) in zip(live.map(\.offset), answers) { results[index] = answer }
             var failures: [String: String] = [:]
             var succeeded = 0
+            var revoked: Set<String> = []
             let deferred = deferredServiceDeletes
             let deferredUsers = deferredUserDeletes
             let earlier = self.failures
@@ -546,6 +625,7 @@ public enum Applier {
                     case (.connection(let row), .success):
                         try w.deleteConnection(user: row.user, service: row.service)
                         succeeded += 1
+                        revoked.insert("connection.\(row.user).\(row.service)")
                     case (.connection(var row), .failure(let error)):
                         row.lastError = error.message
                         row.attempts += 1
@@ -554,6 +634,7 @@ public enum Applier {
                     case (.retired(let token), .success):
                         try w.deleteRetiredToken(service: token.service, tokenID: token.tokenID)
                         succeeded += 1
+                        revoked.insert("token.\(token.service).\(token.tokenID)")
                     case (.retired(var token), .failure(let error)):
                         token.lastError = error.message
                         token.attempts += 1
@@ -561,11 +642,18 @@ public enum Applier {
                         failures["token.\(token.service).\(token.tokenID)"] = "revocation failed (retried next run): \(error.message)"
                     }
                 }
-                for service in deferred where !owedServices.contains(service) { try w.deleteService(service) }
-                for user in deferredUsers where earlier["home.\(user)"] == nil && !owedUsers.contains(user) { _ = try w.deleteUser(user) }
+                for service in deferred where !owedServices.contains(service) {
+                    try w.deleteService(service)
+                    revoked.insert("service.\(service)")
+                }
+                for user in deferredUsers where earlier["home.\(user)"] == nil && !owedUsers.contains(user) {
+                    _ = try w.deleteUser(user)
+                    revoked.insert("user.\(user)")
+                }
             }
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
+            done.formUnion(revoked)
         }
 
         // MARK: Logs
@@ -620,25 +708,29 @@ public enum Applier {
         /// Records the outcome: the run's result and counts, and each failure on the audit rows
         /// of its address (or a `failed` row of its own). A run without changes is recorded
         /// here in full.
-        mutating func record(result: String) throws(ApplyError) {
-            let summary = plan.summary
+        mutating func record(result: String, message: String? = nil) throws(ApplyError) {
+            // What was done, by the kind of its planned action; failures as failures.
+            let summary = PlanSummary(plan.actions.filter { done.contains($0.address) })
             var counts: [String: Int] = [
                 "add": summary.add, "change": summary.change, "remove": summary.remove,
                 "keys_issued": summary.keysToIssue, "keys_rotated": summary.keysToRotate, "keys_revoked": summary.keysToRevoke,
                 "files_written": summary.filesToWrite, "files_removed": summary.filesToRemove,
             ]
             counts["failed"] = failures.count
+            if !skipped.isEmpty { counts["skipped"] = skipped.count }
             let finished = Int64(Date().timeIntervalSince1970)
             let failures = self.failures
+            let skipped = self.skipped, notes = self.notes
             let planned = Set(auditIntents.map(\.action.address))
             let at = now, actor = author, started = runID
-            let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: finished, result: result, counts: counts)
+            let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: finished, result: result, counts: counts,
+                              message: message)
             var id: Int64?
             try write { w in
                 let runID: Int64
                 if let started {
                     runID = started
-                    try w.finishRun(runID, result: result, finishedAt: finished, counts: counts)
+                    try w.finishRun(runID, result: result, finishedAt: finished, counts: counts, message: message)
                 } else {
                     runID = try insertRun(run, into: &w)
                 }
@@ -649,6 +741,12 @@ public enum Applier {
                     } else {
                         try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: address, detail: failure, actor: actor))
                     }
+                }
+                for (address, reason) in skipped.sorted(by: { $0.key < $1.key }) where failures[address] == nil {
+                    try w.markAudit(runID: runID, address: address, outcome: "SKIPPED", detail: reason)
+                }
+                for (address, note) in notes.sorted(by: { $0.key < $1.key }) {
+                    try w.markAudit(runID: runID, address: address, outcome: "NOTE", detail: note)
                 }
             }
             runID = id

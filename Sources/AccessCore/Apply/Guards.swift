@@ -1,11 +1,49 @@
 import AccessModel
 
+/// Why an apply was refused: the guard that stopped it and what it said (secret-free). A
+/// refused run is recorded in `runs` with result `refused`, the guard's name and the
+/// message, so `log` and `status` show why the server stays where it is.
+public struct ApplyRefusal: Error, Sendable, Hashable {
+    /// The guard that refused; its raw value is what `runs.refused_by` stores.
+    public enum Guard: String, Sendable, Hashable, CaseIterable {
+        /// The desired state is empty but the live state is not.
+        case emptyDesiredState = "empty-desired-state"
+        /// The plan removes more than the configured share of memberships, grants or connections.
+        case massRemoval = "mass-removal"
+        /// The commit does not descend from the last applied one.
+        case fastForward = "fast-forward"
+        /// The commit's signature does not verify against `allowed_signers`.
+        case signature
+        /// A saved plan whose desired or live state changed since it was computed.
+        case stalePlan = "stale-plan"
+
+        /// How `log` and `status` name it: "the mass-removal guard".
+        public var title: String {
+            switch self {
+            case .emptyDesiredState: "the empty-desired-state guard"
+            case .massRemoval: "the mass-removal guard"
+            case .fastForward: "the fast-forward guard"
+            case .signature: "the signature check"
+            case .stalePlan: "the saved-plan check (stale plan)"
+            }
+        }
+    }
+
+    public var guardName: Guard
+    public var message: String
+
+    public init(_ guardName: Guard, _ message: String) {
+        self.guardName = guardName
+        self.message = message
+    }
+}
+
 /// Checks that stop an apply before it changes anything (exit code 4). They are set in the
 /// server configuration, never in the repository, so a pull request cannot turn them off.
 enum Guards {
-    static func check(_ plan: Plan, desired: DesiredState, live: LiveState, settings: ApplySettings) throws(ApplyError) {
+    static func check(_ plan: Plan, desired: DesiredState, live: LiveState, settings: ApplySettings) throws(ApplyRefusal) {
         if desired.users.isEmpty && desired.services.isEmpty && !(live.users.isEmpty && live.connections.isEmpty) {
-            throw .refused("the desired state is empty but the live state is not; refusing to remove everything")
+            throw ApplyRefusal(.emptyDesiredState, "the desired state is empty but the live state is not; refusing to remove everything")
         }
         guard !settings.allowMassRemoval else { return }
         let removals: [(name: String, removed: Int, total: Int)] = [
@@ -17,7 +55,7 @@ enum Guards {
         for category in removals {
             let limit = max(settings.minRemoval, category.total * settings.maxRemovalPercent / 100)
             if category.removed > limit {
-                throw .refused("the plan removes \(category.removed) of \(category.total) \(category.name), more than the limit of \(limit) (max(\(settings.minRemoval), \(settings.maxRemovalPercent)%)); if this is intended, apply with --allow-mass-removal")
+                throw ApplyRefusal(.massRemoval, "the plan removes \(category.removed) of \(category.total) \(category.name), more than the limit of \(limit) (max(\(settings.minRemoval), \(settings.maxRemovalPercent)%)); if this is intended, apply with --allow-mass-removal")
             }
         }
     }

@@ -137,7 +137,6 @@ private enum Canceller {
     static let queue = DispatchQueue(label: "accessctl.exchange.cancel")
 
     static func cancel(_ task: URLSessionTask) {
-        nonisolated(unsafe) let task = task
         queue.async { task.cancel() }
     }
 }

@@ -11,7 +11,7 @@
 /// is given; deciding that only `gitops` rows are created, changed or deleted (and that
 /// other rows are conflicts unless adopted) is the planner's job.
 ///
-/// ## Schema (current: `v4-skill-text`)
+/// ## Schema (current: `v5-run-refusals`)
 /// - `services(id PK, name, description?, token_exchange_url, token_revoke_url,
 ///   health_url?, env_var, secret_env, skill_sha256, ttl_days, key_prefix?, enabled, source,
 ///   skill_text?)`. `skill_text` (added by `v4-skill-text`) is the skill file's text as last
@@ -28,14 +28,17 @@
 ///   No foreign keys: a connection outlives its user or service until its key is revoked.
 ///   `key_fingerprint` (`sha256:` + 12 hex) is stored beside the key so that tools can
 ///   show which key a row holds without reading the key.
-/// - `runs(id, commit_id?, author?, started_at, finished_at?, result, counts JSON)` and
+/// - `runs(id, commit_id?, author?, started_at, finished_at?, result, counts JSON,
+///   refused_by?, message?)` (the last two added by `v5-run-refusals`: the guard that refused
+///   a run and why) and
 ///   `audit_log(id, run_id -> runs ON DELETE CASCADE, at, action, address, detail?, actor?)`.
 /// - `retired_tokens(service, token_id, user, key_fingerprint?, retired_at, last_error?,
 ///   attempts; PK(service, token_id))` (`v3-retired-tokens`): tokens replaced by a rotation,
 ///   still to be revoked.
 /// - `v2-indexes`: connections by status, members by user, grants by (type, resource),
 ///   audit rows by run.
-/// Migrations, in order: `v1-tables`, `v2-indexes`, `v3-retired-tokens`, `v4-skill-text`.
+/// Migrations, in order: `v1-tables`, `v2-indexes`, `v3-retired-tokens`, `v4-skill-text`,
+/// `v5-run-refusals`.
 /// Times are Unix seconds. Booleans are 0/1. Text-keyed tables are `WITHOUT ROWID`.
 ///
 /// Upserts are `INSERT ... ON CONFLICT DO UPDATE`, never `INSERT OR REPLACE`: a replace
@@ -193,14 +196,14 @@ public final class LiveStore {
             return try queue.read { db in
                 var runs: [LiveRun] = []
                 let cursor = try Row.fetchCursor(db, sql: """
-                    SELECT id, commit_id, author, started_at, finished_at, result, counts
+                    SELECT id, commit_id, author, started_at, finished_at, result, counts, refused_by, message
                     FROM runs ORDER BY id DESC LIMIT ?
                     """, arguments: [limit])
                 while let row = try cursor.next() {
                     let countsJSON: String = row[6]
                     let counts = (try? JSONDecoder().decode([String: Int].self, from: Data(countsJSON.utf8))) ?? [:]
                     runs.append(LiveRun(id: row[0], commit: row[1], author: row[2], startedAt: row[3],
-                                        finishedAt: row[4], result: row[5], counts: counts))
+                                        finishedAt: row[4], result: row[5], counts: counts, refusedBy: row[7], message: row[8]))
                 }
                 return runs
             }
@@ -219,6 +222,44 @@ public final class LiveStore {
                     WHERE commit_id IS NOT NULL AND result IN ('applied', 'partly applied', 'no changes')
                     ORDER BY id DESC LIMIT 1
                     """)
+            }
+        } catch {
+            throw Self.failure(error, path: path, doing: "read the runs of")
+        }
+    }
+
+    /// When the most recent run that applied (fully or partly) or found nothing to change
+    /// started: what an alert on "no success for too long" reads.
+    public func lastSuccessfulRunStart() throws(LiveStoreError) -> Int64? {
+        do {
+            return try queue.read { db in
+                try Int64.fetchOne(db, sql: """
+                    SELECT started_at FROM runs WHERE result IN ('applied', 'partly applied', 'no changes')
+                    ORDER BY id DESC LIMIT 1
+                    """)
+            }
+        } catch {
+            throw Self.failure(error, path: path, doing: "read the runs of")
+        }
+    }
+
+    /// The refused runs since the last run that was not refused, newest first: what `status`
+    /// reports as "refused by the mass-removal guard since …, 3 runs". Empty when the last
+    /// run was not refused.
+    public func refusalsSinceLastRun() throws(LiveStoreError) -> [LiveRun] {
+        do {
+            return try queue.read { db in
+                let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM runs WHERE result != 'refused'") ?? 0
+                var runs: [LiveRun] = []
+                let cursor = try Row.fetchCursor(db, sql: """
+                    SELECT id, commit_id, author, started_at, finished_at, result, refused_by, message
+                    FROM runs WHERE id > ? AND result = 'refused' ORDER BY id DESC
+                    """, arguments: [last])
+                while let row = try cursor.next() {
+                    runs.append(LiveRun(id: row[0], commit: row[1], author: row[2], startedAt: row[3], finishedAt: row[4],
+                                        result: row[5], refusedBy: row[6], message: row[7]))
+                }
+                return runs
             }
         } catch {
             throw Self.failure(error, path: path, doing: "read the runs of")
@@ -439,11 +480,16 @@ public struct LiveRun: Sendable, Hashable {
     public var finishedAt: Int64?
     /// For example `ok`, `partial`, `failed`, `refused`.
     public var result: String
-    /// Action counts, stored as a JSON object with sorted keys.
+    /// Action counts, stored as a JSON object with sorted keys: what the run did, not what it
+    /// planned (a failed exchange is counted in `failed`, never in `keys_issued`).
     public var counts: [String: Int]
+    /// For a `refused` run: the guard that refused it (``ApplyRefusal/Guard`` raw value).
+    public var refusedBy: String?
+    /// For a refused or stopped run: why, secret-free.
+    public var message: String?
 
     public init(id: Int64? = nil, commit: String?, author: String?, startedAt: Int64, finishedAt: Int64?,
-                result: String, counts: [String: Int] = [:]) {
+                result: String, counts: [String: Int] = [:], refusedBy: String? = nil, message: String? = nil) {
         self.id = id
         self.commit = commit
         self.author = author
@@ -451,6 +497,8 @@ public struct LiveRun: Sendable, Hashable {
         self.finishedAt = finishedAt
         self.result = result
         self.counts = counts
+        self.refusedBy = refusedBy
+        self.message = message
     }
 }
 

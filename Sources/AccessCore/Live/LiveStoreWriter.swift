@@ -146,21 +146,32 @@ public struct LiveStoreWriter {
     @discardableResult
     public func insertRun(_ run: LiveRun) throws(LiveStoreError) -> Int64 {
         try execute("""
-            INSERT INTO runs (commit_id, author, started_at, finished_at, result, counts) VALUES (?, ?, ?, ?, ?, ?)
-            """, [run.commit, run.author, run.startedAt, run.finishedAt, run.result, try Self.json(run.counts)], "run")
+            INSERT INTO runs (commit_id, author, started_at, finished_at, result, counts, refused_by, message)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [run.commit, run.author, run.startedAt, run.finishedAt, run.result, try Self.json(run.counts),
+                  run.refusedBy, run.message], "run")
         return db.lastInsertedRowID
     }
 
     /// Sets the outcome of a run inserted when it started.
-    public func finishRun(_ id: Int64, result: String, finishedAt: Int64, counts: [String: Int]) throws(LiveStoreError) {
-        try execute("UPDATE runs SET result = ?, finished_at = ?, counts = ? WHERE id = ?",
-                    [result, finishedAt, try Self.json(counts), id], "run \(id)")
+    public func finishRun(_ id: Int64, result: String, finishedAt: Int64, counts: [String: Int],
+                          message: String? = nil) throws(LiveStoreError) {
+        try execute("UPDATE runs SET result = ?, finished_at = ?, counts = ?, message = ? WHERE id = ?",
+                    [result, finishedAt, try Self.json(counts), message, id], "run \(id)")
     }
 
     /// Marks runs still `running` as `interrupted`: under the apply lock, no other run is
     /// running, so such a run was killed before it could record its outcome.
     public func markInterruptedRuns() throws(LiveStoreError) {
         try execute("UPDATE runs SET result = 'interrupted' WHERE result = 'running'", [], "runs")
+    }
+
+    /// Appends `; <OUTCOME>: <detail>` (`SKIPPED`, `NOTE`) to the audit rows of `address` in
+    /// run `runID`. `detail` must already be redacted.
+    public func markAudit(runID: Int64, address: String, outcome: String, detail: String) throws(LiveStoreError) {
+        try execute("""
+            UPDATE audit_log SET detail = coalesce(detail, '') || '; ' || ? || ': ' || ? WHERE run_id = ? AND address = ?
+            """, [outcome, detail, runID, address], "audit rows of \(address)")
     }
 
     /// Appends `; FAILED: <failure>` to the audit rows of `address` in run `runID` (whose

@@ -8,7 +8,7 @@ import GRDB
 /// newer accessctl (one that lists a migration this build does not know) is refused.
 enum LiveSchema {
     /// The identifiers of the migrations, in order. The last one is the current schema.
-    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens", "v4-skill-text"]
+    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens", "v4-skill-text", "v5-run-refusals"]
 
     /// The sources a users/groups/members/grants/services row may carry.
     static let sourceCheck = "source IN ('gitops', 'admin', 'google_sync', 'system_seed')"
@@ -27,6 +27,9 @@ enum LiveSchema {
         }
         migrator.registerMigration("v4-skill-text") { db in
             try db.execute(sql: v4SkillText)
+        }
+        migrator.registerMigration("v5-run-refusals") { db in
+            try db.execute(sql: v5RunRefusals)
         }
         precondition(migrator.migrations == identifiers, "LiveSchema.identifiers is out of date")
         return migrator
@@ -149,5 +152,13 @@ enum LiveSchema {
     /// by the snapshot that planning uses.
     static let v4SkillText = """
         ALTER TABLE services ADD COLUMN skill_text TEXT;
+        """
+
+    /// Why a run was refused or stopped: the guard (`mass-removal`, `fast-forward`,
+    /// `signature`, `stale-plan`, `empty-desired-state`) and its message, secret-free. Both
+    /// are NULL for runs that were not refused, and for runs recorded before this migration.
+    static let v5RunRefusals = """
+        ALTER TABLE runs ADD COLUMN refused_by TEXT;
+        ALTER TABLE runs ADD COLUMN message TEXT;
         """
 }

@@ -11,7 +11,21 @@ public struct ServerStatus: Sendable, Encodable {
         public var commit: String?
         public var startedAt: Int64
         public var result: String
+        /// For a refused run: the guard that refused it.
+        public var refusedBy: String?
         public var failed: Int
+    }
+
+    /// Consecutive refused runs since the last run that was not refused.
+    public struct Refusals: Sendable, Encodable {
+        /// The guard of the newest refusal, and its message.
+        public var refusedBy: String?
+        public var message: String?
+        /// The commit the newest refusal was about.
+        public var commit: String?
+        /// When the first of them started.
+        public var since: Int64
+        public var runs: Int
     }
 
     public struct Expiring: Sendable, Encodable {
@@ -23,7 +37,11 @@ public struct ServerStatus: Sendable, Encodable {
     public var database: String
     public var lastAppliedCommit: String?
     public var lastRunAt: Int64?
+    /// When the last run that applied (fully or partly) or found nothing to change started.
+    public var lastSuccessAt: Int64?
     public var recentRuns: [RunSummary] = []
+    /// Set while the newest runs were refused.
+    public var refused: Refusals?
     /// The configured branch's head in the repository (after the last fetch), if known.
     public var branchHead: String?
     /// Whether the branch head is the applied commit.
@@ -49,7 +67,14 @@ public struct ServerStatus: Sendable, Encodable {
             let runs = try store.runs(limit: 5)
             status.lastRunAt = runs.first?.startedAt
             status.recentRuns = runs.map {
-                RunSummary(id: $0.id, commit: $0.commit, startedAt: $0.startedAt, result: $0.result, failed: $0.counts["failed"] ?? 0)
+                RunSummary(id: $0.id, commit: $0.commit, startedAt: $0.startedAt, result: $0.result, refusedBy: $0.refusedBy,
+                           failed: $0.counts["failed"] ?? 0)
+            }
+            status.lastSuccessAt = try store.lastSuccessfulRunStart()
+            let refusals = try store.refusalsSinceLastRun()
+            if let newest = refusals.first, let oldest = refusals.last {
+                status.refused = Refusals(refusedBy: newest.refusedBy, message: newest.message, commit: newest.commit,
+                                          since: oldest.startedAt, runs: refusals.count)
             }
         }
         func count(_ kind: String, _ sources: [RowSource]) {
@@ -90,10 +115,23 @@ public struct ServerStatus: Sendable, Encodable {
         }
         var out = "database:        \(database)\n"
         out += "applied commit:  \(lastAppliedCommit.map { String($0.prefix(12)) } ?? "none yet")\n"
-        out += "last run:        \(time(lastRunAt))\(recentRuns.first.map { " (\($0.result))" } ?? "")\n"
-        if let head = branchHead {
-            out += "branch head:     \(head.prefix(12))" + (upToDate == true ? " (applied)" : " (not applied yet)") + "\n"
+        out += "last run:        \(time(lastRunAt))\(recentRuns.first.map { " (\(Self.resultText($0)))" } ?? "")\n"
+        if lastSuccessAt != lastRunAt || lastSuccessAt == nil, !recentRuns.isEmpty {
+            out += "last success:    \(time(lastSuccessAt))\n"
         }
+        if let head = branchHead {
+            out += "branch head:     \(head.prefix(12))"
+            if upToDate == true {
+                out += " (applied)\n"
+            } else if let refused, refused.commit == nil || refused.commit == head {
+                out += " " + Self.refusalText(refused, time: time) + "\n"
+            } else {
+                out += " (not applied yet)\n"
+            }
+        } else if let refused {
+            out += "refused:         " + Self.refusalText(refused, time: time) + "\n"
+        }
+        if let message = refused?.message { out += "  why:           \(message.escapingControlCharacters)\n" }
         out += "lock:            \(lockHolder.map { "held by \($0)" } ?? "free")\n"
         let kinds = ["services", "users", "groups", "memberships", "grants"]
         out += "managed rows:    " + kinds.map { "\(managed[$0] ?? 0) \($0)" }.joined(separator: ", ") + "\n"
@@ -110,7 +148,7 @@ public struct ServerStatus: Sendable, Encodable {
         if !recentRuns.isEmpty {
             out += "recent runs:\n"
             for run in recentRuns {
-                out += "  run \(run.id ?? 0)  \(time(run.startedAt))  \(run.result)"
+                out += "  run \(run.id ?? 0)  \(time(run.startedAt))  \(Self.resultText(run))"
                 out += run.failed > 0 ? " (\(run.failed) failed)" : ""
                 out += "  commit \(run.commit.map { String($0.prefix(12)) } ?? "-")\n"
             }
@@ -118,28 +156,21 @@ public struct ServerStatus: Sendable, Encodable {
         return out
     }
 
+    /// `refused by the mass-removal guard since 2026-12-03T08:00:00Z, 3 runs`
+    static func refusalText(_ refused: Refusals, time: (Int64?) -> String) -> String {
+        let by = refused.refusedBy.map { ApplyRefusal.Guard(rawValue: $0)?.title ?? $0.escapingControlCharacters } ?? "a guard"
+        return "refused by \(by) since \(time(refused.since)), \(refused.runs) run\(refused.runs == 1 ? "" : "s")"
+    }
+
+    static func resultText(_ run: RunSummary) -> String {
+        RunLog.resultText(LiveRun(commit: run.commit, author: nil, startedAt: run.startedAt, finishedAt: nil, result: run.result,
+                                  refusedBy: run.refusedBy))
+    }
+
     public func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
-    }
-}
-
-extension ApplyLock {
-    /// Who holds the apply lock of `database`, or nil when nobody does.
-    public static func holder(database: String) -> String? {
-        let path = database + ".lock"
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return nil
-        }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let n = pread(fd, &buffer, buffer.count, 0)
-        let text = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
-        return text.isEmpty ? "an unknown process" : text.escapingControlCharacters
     }
 }
