@@ -129,6 +129,15 @@ extension PlanCommand {
             throw ExitCode(1)
         }
         for warning in outcome.load.diagnostics { printWarning(warning.description) }
+        if let created = outcome.snapshotCreatedAt {
+            let now = Planning.now()
+            let note = Snapshots.ageNote(createdAt: created, now: now)
+            if now - created > Snapshots.staleAfterSeconds {
+                printWarning("warning: \(note): export a new one on the server ('accessctl state export') for a plan that shows what the server would do now")
+            } else {
+                printWarning("note: \(note)")
+            }
+        }
         render(outcome.plan, format: format)
         if detailedExitcode && outcome.plan.summary.hasChanges { throw ExitCode(2) }
     }

@@ -127,6 +127,40 @@ struct CIRecipeTests {
         }
     }
 
+    /// The golden snapshot with `created_at` moved to `age` seconds ago.
+    static func snapshot(_ scratch: Scratch, age: Int64) throws -> String {
+        let golden = try text(Project.root + "/Tests/Golden/snapshot-acme.json")
+        let created = Int64(Date().timeIntervalSince1970) - age
+        let path = scratch.path("snapshot-\(age).json")
+        try scratch.write("snapshot-\(age).json", golden.replacingOccurrences(of: "\"created_at\" : 1800000000", with: "\"created_at\" : \(created)"))
+        return path
+    }
+
+    @Test("the comment shows the diff's warnings and the live snapshot's age (a warning when it is over a day old)")
+    func warningsAndSnapshotAge() throws {
+        try Scratch.with { scratch in
+            let repo = try Self.repository(scratch) { s in
+                // An inactive user with a connection: valid, with a warning.
+                try Self.edit(s, "access/users/tom.baker.yaml", "active: false", "active: false\nconnections: [crm]")
+            }
+            let out = scratch.path("out")
+            let fresh = try Self.check(scratch, ["--repo", repo, "--base", "main", "--head", "change", "--out", out,
+                                                 "--snapshot", try Self.snapshot(scratch, age: 3 * 3600)])
+            #expect(fresh.status == 0, "\(fresh.stdout)\(fresh.stderr)")
+            let comment = try Self.comments(out).joined()
+            let warnings = try #require(comment.range(of: "**Warnings** (they do not fail the check):"), "\(comment)")
+            #expect(comment[warnings.upperBound...].contains("users/tom.baker.yaml:"), "\(comment)")
+            #expect(comment.contains("Snapshot taken ") && comment.contains("(3 hours ago)."), "\(comment)")
+
+            let stale = try Self.check(scratch, ["--repo", repo, "--base", "main", "--head", "change", "--out", out,
+                                                 "--snapshot", try Self.snapshot(scratch, age: 3 * 86_400)])
+            #expect(stale.status == 0, "\(stale.stdout)\(stale.stderr)")
+            #expect(stale.stderr.contains("warning: live snapshot taken"), "\(stale.stderr)")
+            let old = try Self.comments(out).joined()
+            #expect(old.contains("**The snapshot is old:** taken ") && old.contains("(3 days ago); export a new one"), "\(old)")
+        }
+    }
+
     @Test("an invalid head: exit 1, every problem as path:line:column, the report as the comment, no diff")
     func invalidHead() throws {
         try Scratch.with { scratch in

@@ -98,9 +98,11 @@ struct DiffCommandTests {
             let repo = try Repository(scratch)
             let result = try repo.diff("main", "--detailed-exitcode")
             #expect(result.status == 0, "\(result.stderr)")
-            #expect(result.stdout.contains("No changes between base and head."))
+            #expect(result.stdout.contains("No access changes between the two commits."))
             let markdown = try repo.diff("main", "--format", "markdown")
-            #expect(markdown.stdout.hasPrefix("**No changes between base and head.**\n"))
+            #expect(markdown.stdout.hasPrefix("**No access changes between the two commits.**\n"))
+            #expect(!markdown.stdout.contains("live state"), "a diff has no live state: \(markdown.stdout)")
+            #expect(markdown.stdout.contains("· no actions"), "\(markdown.stdout)")
         }
     }
 

@@ -240,6 +240,13 @@ status=0
 "$accessctl" diff --repo "$repo" --base "$merge_base" --head "$head_commit" --format markdown >"$out/diff.md" 2>"$work/diff.err" || status=$?
 cat "$work/diff.err" >&2
 [ "$status" -eq 0 ] || error "accessctl diff exited with $status: $(sed -n '$p' "$work/diff.err")"
+# The diff's warnings (the head's, and a base that does not validate) go into the comment too.
+if [ -s "$work/diff.err" ]; then
+    {
+        printf '**Warnings** (they do not fail the check):\n\n'
+        fenced <"$work/diff.err"
+    } >"$work/warnings.md"
+fi
 status=0
 "$accessctl" diff --repo "$repo" --base "$merge_base" --head "$head_commit" --format json >"$out/diff.json" 2>"$work/diff.err" || status=$?
 [ "$status" -eq 0 ] || error "accessctl diff --format json exited with $status: $(sed -n '$p' "$work/diff.err")"
@@ -288,6 +295,9 @@ while [ "$part" -le "$parts" ]; do
     add_chunk "$work/diff-part-$part.md"
     part=$((part + 1))
 done
+if [ -f "$work/warnings.md" ]; then
+    add_chunk "$work/warnings.md"
+fi
 if [ -f "$work/fmt-note.md" ]; then
     add_chunk "$work/fmt-note.md"
 fi
@@ -312,6 +322,14 @@ if [ -n "$snapshot" ]; then
                 if [ "$part" -eq 1 ]; then
                     printf '### Plan against the live state\n\n'
                     printf 'What `accessctl apply` would do if this commit were applied to the snapshot of the server'"'"'s live state (keys and files that are due anyway are included).\n\n'
+                    # "note: live snapshot taken 2026-03-02T09:00:00Z (3 hours ago)", a warning when it is old.
+                    taken=$(sed -n 's/^note: live snapshot taken //p' "$work/plan.err" | sed -n '1p')
+                    old=$(sed -n 's/^warning: live snapshot taken \([^:]*:[^:]*:[^:)]*)\).*$/\1/p' "$work/plan.err" | sed -n '1p')
+                    if [ -n "$old" ]; then
+                        printf '**The snapshot is old:** taken %s; export a new one on the server for a current plan.\n\n' "$old"
+                    elif [ -n "$taken" ]; then
+                        printf 'Snapshot taken %s.\n\n' "$taken"
+                    fi
                 fi
                 cat "$work/plan-part-$part.md"
             } >"$work/plan-chunk-$part.md"

@@ -15,6 +15,14 @@ public enum Planning {
     public struct Outcome: Sendable {
         public var plan: Plan
         public var load: LoadResult
+        /// For a plan against a live snapshot: when the snapshot was taken (unix seconds).
+        public var snapshotCreatedAt: Int64?
+
+        public init(plan: Plan, load: LoadResult, snapshotCreatedAt: Int64? = nil) {
+            self.plan = plan
+            self.load = load
+            self.snapshotCreatedAt = snapshotCreatedAt
+        }
     }
 
     /// Plans `source` against the database at `database` (a missing file is an empty live

@@ -55,6 +55,29 @@ public enum Snapshots {
         return snapshot
     }
 
+    /// How old a snapshot is, for the note `plan --live-snapshot` prints and the pull-request
+    /// comment quotes: `live snapshot taken 2026-03-02T09:00:00Z (3 hours ago)`.
+    public static func ageNote(createdAt: Int64, now: Int64) -> String {
+        let taken = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(createdAt)))
+        return "live snapshot taken \(taken) (\(age(seconds: now - createdAt)))"
+    }
+
+    /// `just now`, `12 minutes ago`, `3 hours ago`, `2 days ago`; `in the future` for a
+    /// clock that runs behind the server's.
+    static func age(seconds: Int64) -> String {
+        func unit(_ n: Int64, _ name: String) -> String { "\(n) \(name)\(n == 1 ? "" : "s") ago" }
+        switch seconds {
+        case ..<(-300): return "in the future: check the clocks"
+        case ..<60: return "just now"
+        case ..<3600: return unit(seconds / 60, "minute")
+        case ..<(2 * 86_400): return unit(seconds / 3600, "hour")
+        default: return unit(seconds / 86_400, "day")
+        }
+    }
+
+    /// A snapshot older than this gets a warning: the plan may no longer be what the server would do.
+    public static let staleAfterSeconds: Int64 = 86_400
+
     /// Plans `source` against a snapshot instead of the database and the homes.
     public static func plan(source: RepoSource, snapshot path: String, adopt: Bool, now: Int64) throws(Planning.Failure)
         -> Planning.Outcome
@@ -65,6 +88,6 @@ public enum Snapshots {
         guard let desired = load.state else { throw .invalid(load) }
         let (live, homes) = snapshot.restore()
         let plan = Planner.plan(PlanInput(desired: desired, commit: load.origin.commit, live: live, homes: homes, now: now, adopt: adopt))
-        return Planning.Outcome(plan: plan, load: load)
+        return Planning.Outcome(plan: plan, load: load, snapshotCreatedAt: snapshot.createdAt)
     }
 }

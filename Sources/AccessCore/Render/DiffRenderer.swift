@@ -9,9 +9,10 @@ import Foundation
 /// exactly as `plan` renders them. Values pass through `escapingControlCharacters`.
 public enum DiffRenderer {
     /// `3 users gain access, 1 loses; 2 keys to issue, 1 to revoke.` or
-    /// `No changes between base and head.`
+    /// `No access changes between the two commits.` (a diff compares two commits; it has no
+    /// live state to match).
     public static func summaryLine(_ diff: DesiredDiff) -> String {
-        guard diff.hasChanges else { return "No changes between base and head." }
+        guard diff.hasChanges else { return "No access changes between the two commits." }
         let s = diff.summary
         return "\(s.usersGaining) \(s.usersGaining == 1 ? "user gains" : "users gain") access, "
             + "\(s.usersLosing) \(s.usersLosing == 1 ? "loses" : "lose"); "
@@ -148,7 +149,8 @@ public enum DiffRenderer {
             PlanRenderer.codeSpan(side.ref.count > 40 ? String(side.ref.prefix(40)) : side.ref)
                 + (shownCommit(side).map { " " + PlanRenderer.codeSpan($0) } ?? "")
         }
-        let meta = "Base " + describe(diff.base) + " → head " + describe(diff.head) + " · " + PlanRenderer.summaryLine(diff.plan.summary)
+        let actions = diff.plan.summary.hasChanges ? PlanRenderer.summaryLine(diff.plan.summary) : "no actions"
+        let meta = "Base " + describe(diff.base) + " → head " + describe(diff.head) + " · " + actions
         return PlanRenderer.markdownParts(summary: "**" + summaryLine(diff) + "**", meta: meta, maxPartLength: maxPartLength) { lineCap in
             var sections: [PlanRenderer.MarkdownSection] = []
             if !diff.users.isEmpty {
