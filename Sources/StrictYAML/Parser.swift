@@ -111,6 +111,8 @@ private struct EventReader {
     let buffer: UnsafeBufferPointer<UInt8>
     let limits: Limits
     var problems: [Problem] = []
+    /// Where keys that are not scalars start (already reported; see ``TokenChecks``).
+    var nonScalarKeys: Set<Mark> = []
 
     init(buffer: UnsafeBufferPointer<UInt8>, limits: Limits) {
         self.buffer = buffer
@@ -156,9 +158,20 @@ private struct EventReader {
                 yaml_event_delete(&end)
             }
         } catch {
-            return Document(root: nil, problems: problems)
+            root = nil
         }
+        finishProblems()
         return Document(root: root, problems: problems)
+    }
+
+    /// Adds the problems of ``TokenChecks`` and puts all problems in source order.
+    private mutating func finishProblems() {
+        if TokenChecks.mayBeNeeded(buffer) {
+            problems += TokenChecks.problems(buffer, nonScalarKeys: nonScalarKeys)
+        }
+        problems = problems.enumerated().sorted { a, b in
+            a.element.mark != b.element.mark ? a.element.mark < b.element.mark : a.offset < b.offset
+        }.map(\.element)
     }
 
     private static func mark(_ m: yaml_mark_t) -> Mark {
@@ -174,17 +187,18 @@ private struct EventReader {
         return event
     }
 
+    /// libyaml's error in plain words (see ``SyntaxMessages``), at libyaml's position.
     private func syntaxProblem(_ parser: yaml_parser_t) -> Problem {
         let problem = parser.problem.map { String(cString: $0) } ?? "unknown problem"
-        var message = "YAML syntax error: \(problem)"
-        if let context = parser.context {
-            let contextMark = Self.mark(parser.context_mark)
-            message += " (\(String(cString: context)) at \(contextMark))"
-        }
+        let messages = SyntaxMessages(source: SourceText(buffer))
         if parser.error == YAML_READER_ERROR {
-            return Problem(mark: offsetMark(parser.problem_offset), message: message)
+            return Problem(mark: offsetMark(parser.problem_offset),
+                           message: messages.readerMessage(problem: problem, offset: parser.problem_offset))
         }
-        return Problem(mark: Self.mark(parser.problem_mark), message: message)
+        let mark = Self.mark(parser.problem_mark)
+        return Problem(mark: mark, message: messages.message(
+            problem: problem, context: parser.context.map { String(cString: $0) }, mark: mark,
+            contextMark: Self.mark(parser.context_mark)))
     }
 
     /// Line and column of a byte offset (reader errors carry only an offset).
@@ -276,6 +290,7 @@ private struct EventReader {
                 var valueEvent = try next(&parser)
                 let value = try node(from: &valueEvent, parser: &parser, depth: depth + 1)
                 guard case .scalar(let key) = keyNode else {
+                    nonScalarKeys.insert(keyNode.mark)
                     problems.append(Problem(mark: keyNode.mark, message: "keys must be plain text, not \(keyNode.typeName)"))
                     continue
                 }
