@@ -464,7 +464,7 @@ struct FormatCommentTests {
 
     @Test func filesThatDoNotParseGiveTheirProblems() {
         #expect(refusal("members: [a\n") == [
-            "groups/team.yaml:2:1: error: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence at 1:10)",
+            "groups/team.yaml:2:1: error: the list opened with '[' at line 1, column 10 is never closed; add ']' after its last item",
         ])
         #expect(refusal("a: 1\na: 2\nb: &x 1\n") == [
             "groups/team.yaml:2:1: error: duplicate key 'a' (first at line 1, column 1)",
@@ -646,7 +646,7 @@ struct FormatRepositoryTests {
             let report = try RepoFormatter.format(directory: repo, write: true)
             #expect(report.changed.map(\.path) == ["accessctl.yaml", "groups/ok.yaml"])
             #expect(report.diagnostics.map(\.description) == [
-                "groups/broken.yaml:2:1: error: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence at 1:10)",
+                "groups/broken.yaml:2:1: error: the list opened with '[' at line 1, column 10 is never closed; add ']' after its last item",
                 "users/linked.yaml:1:1: error: cannot format: a symbolic link; fmt formats only regular files and never follows links",
             ])
             // Grant types follow resource_types of accessctl.yaml.

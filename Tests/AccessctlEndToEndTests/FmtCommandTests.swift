@@ -75,7 +75,7 @@ struct FmtCommandTests {
             let result = try accessctl("fmt", "--repo", repo)
             #expect(result.status == 1)
             #expect(result.stderr == """
-                users/broken.yaml:3:1: error: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence at 2:14)
+                users/broken.yaml:3:1: error: the list opened with '[' at line 2, column 14 is never closed; add ']' after its last item
                 users/dup.yaml:2:1: error: duplicate key 'email' (first at line 1, column 1)
 
                 """)
