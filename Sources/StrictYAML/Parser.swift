@@ -27,7 +27,8 @@ public struct Document: Sendable {
 /// A strict YAML reader built on libyaml's event API.
 ///
 /// Rejected: duplicate keys, anchors, aliases, merge keys, explicit tags, directives,
-/// complex (non-scalar) keys, more than one document, byte-order marks, NUL bytes,
+/// complex (non-scalar) keys, explicit keys (`?`), comments with no blank before `#`,
+/// more than one document, byte-order marks, NUL bytes,
 /// invalid UTF-8, files over ``Limits/maxBytes`` and nesting over ``Limits/maxDepth``.
 /// Scalars resolve by the YAML 1.2 core schema (see ``Scalar/value``).
 public enum StrictYAML {
