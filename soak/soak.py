@@ -255,16 +255,36 @@ class Soak:
 
     def chaos_pair(self):
         """Two applies at once: the second fails at once on the lock (exit 1), or waits for it
-        (--lock-timeout), or runs after the first finished; either may be SIGKILLed."""
+        (--lock-timeout), or runs after the first finished; either may be SIGKILLed. Half the
+        pairs start at the same instant; some start after a stale line (a dead pid, as a
+        SIGKILLed apply leaves it) was planted in the lock file. A refused one must name the
+        other apply of the pair as the holder, never itself and never the dead pid."""
         self.count("concurrent pairs")
+        stale = None
+        if self.rng.random() < 0.3:
+            stale = self.plant_stale_lock_line()
+            self.count("pairs after a stale lock line")
+        simultaneous = self.rng.random() < 0.5
+        if simultaneous:
+            self.count("simultaneous starts")
         first = self.spawn(["apply", "--auto-approve", *self.config()], "apply")
-        time.sleep(self.rng.uniform(0, 0.3))
+        if not simultaneous:
+            time.sleep(self.rng.uniform(0, 0.3))
         wait = ["--lock-timeout", "60"] if self.rng.random() < 0.5 else []
         second = self.spawn(["apply", "--auto-approve", *wait, *self.config()], "apply")
         kills = {}
         if self.rng.random() < 0.4:
             kills[self.rng.choice([first, second]).pid] = self.kill_plan(always=True)
-        self.finish([first, second], kills)
+        self.finish([first, second], kills, stale=stale)
+
+    def plant_stale_lock_line(self):
+        """Writes the line a SIGKILLed apply leaves in the lock file, naming a pid that has
+        exited; returns that pid. Only between applies (none runs, so the lock is free)."""
+        dead = subprocess.Popen(["/bin/true"])
+        dead.wait()
+        with open(self.path("live.db.lock"), "w") as f:
+            f.write(f"pid {dead.pid} on soak-host, accessctl apply --auto-approve, since 2026-01-01T00:00:00Z\n")
+        return dead.pid
 
     def kill_plan(self, always=False):
         """(delay, whole group?) or None: 60 % of applies are killed, at a moment drawn from
@@ -274,12 +294,12 @@ class Soak:
             return None
         return self.rng.uniform(0, min(2.0, 1.3 * self.apply_seconds)), self.rng.random() < 0.75
 
-    def finish(self, procs, kills):
+    def finish(self, procs, kills, stale=None):
         """Waits for `procs`, SIGKILLing those in `kills` at their moment, and checks each
         outcome: exit 0, 1 (the lock held, or another documented error) or 3, or our SIGKILL.
         On a violation the others are killed, so nothing changes the kept work directory."""
         try:
-            self.outcomes(procs, kills)
+            self.outcomes(procs, kills, stale)
         except Violation:
             for p in procs:
                 if p.poll() is None:
@@ -287,7 +307,7 @@ class Soak:
             raise
         self.wait_groups([p.pid for p in procs])
 
-    def outcomes(self, procs, kills):
+    def outcomes(self, procs, kills, stale=None):
         """finish() without the clean-up: the kills at their moments, then each exit code."""
         start = time.monotonic()
         pending = sorted(((delay, pid, group) for pid, (delay, group) in kills.items()))
@@ -313,11 +333,23 @@ class Soak:
                 self.count(f"exit {rc}")
             elif b"another apply holds the lock" in checks.read_bytes(p.err):
                 self.count("exit 1 (lock held)")
+                self.check_lock_holder(p, procs, stale)
             else:
                 self.count("exit 1 (other)")
                 log(f"apply exit 1: {'; '.join(error_lines(p.err)) or first_line(p.err)}")
             if len(procs) == 1:
                 self.apply_seconds += 0.2 * (time.monotonic() - start - self.apply_seconds)
+
+    def check_lock_holder(self, refused, procs, stale):
+        """The refused apply named the other apply of its pair as the holder (pid, host,
+        command, start time): never itself, never a dead pid."""
+        text = checks.read_bytes(refused.err).decode("utf-8", "replace")
+        named = re.search(r"another apply holds the lock \S+: pid (\d+) on \S+, .*accessctl.*, since \S+", text)
+        others = {p.pid for p in procs if p.pid != refused.pid}
+        if not named or int(named.group(1)) not in others or (stale is not None and int(named.group(1)) == stale):
+            raise Violation("lock holder", [f"the refused apply (pid {refused.pid}) did not name the live holder "
+                                            f"(one of {sorted(others)}; stale line pid {stale}): {first_line(refused.err)}"])
+        self.count("refusals naming the live holder")
 
     def wait_groups(self, pgids):
         """Waits until no process of these groups is left (a helper whose accessctl was killed
@@ -450,7 +482,9 @@ class Soak:
         lines.append(f"applies under faults: {st('applies', 0)}: " + ", ".join(f"{k} {st(k, 0)}" for k in outcomes)
                      + f", SIGKILLed {killed} ({st('applies killed (process group)', 0)} with their process group, "
                      f"{st('applies killed (accessctl only)', 0)} accessctl only)")
-        lines.append(f"concurrent pairs: {st('concurrent pairs', 0)}; "
+        lines.append(f"concurrent pairs: {st('concurrent pairs', 0)} ({st('simultaneous starts', 0)} started at the same "
+                     f"instant, {st('pairs after a stale lock line', 0)} after a stale lock line; "
+                     f"{st('refusals naming the live holder', 0)} refusals named the live holder); "
                      f"applies with the clock moved forward: {st('applies with the clock moved forward', 0)}")
         lines.append(f"clean applies (each exit 0, converged after each cycle): {st('clean applies', 0)}, "
                      f"{st('clean applies needing a second run', 0)} cycles needing a second one (a connection "
