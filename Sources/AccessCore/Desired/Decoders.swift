@@ -139,7 +139,7 @@ enum Decoders {
             if Rules.keyPrefix.matches(prefix.value) {
                 service.keyPrefix = prefix.value
             } else {
-                d.error(prefix.mark, "'key_prefix' value '\(prefix.value)' must match \(Rules.keyPrefix.source)\(Rules.nonASCIINote(prefix.value))")
+                d.error(prefix.mark, "'key_prefix' value \(Masked.describe(prefix.value)) must match \(Rules.keyPrefix.source)\(Rules.nonASCIINote(prefix.value))")
             }
         }
         if let enabled = f.bool("enabled", into: &d) { service.enabled = enabled }
@@ -148,7 +148,7 @@ enum Decoders {
 
     private static func checkEnvName(_ name: Located<String>, key: String, into d: inout FileDiagnostics) -> Bool {
         guard Rules.envVar.matches(name.value) else {
-            d.error(name.mark, "'\(key)' value '\(name.value)' must match \(Rules.envVar.source) (upper case letters, digits, underscore)\(Rules.nonASCIINote(name.value))")
+            d.error(name.mark, "'\(key)' value \(Masked.describe(name.value)) must match \(Rules.envVar.source) (upper case letters, digits, underscore)\(Rules.nonASCIINote(name.value))")
             return false
         }
         if let reason = Rules.reservedEnvReason(name.value) {
@@ -165,12 +165,14 @@ enum Decoders {
             if Rules.isEmail(email.value) {
                 user.email = email
             } else {
-                d.error(email.mark, "'email' value '\(email.value)' is not an email address (name@example.com)\(Rules.nonASCIINote(email.value))")
+                d.error(email.mark, "'email' value \(Masked.describe(email.value)) is not an email address (name@example.com)\(Rules.nonASCIINote(email.value))")
             }
         }
         if let unix = f.string("unix_user", into: &d) {
             if let problem = unixUserProblem(unix.value) {
-                d.error(unix.mark, "'unix_user' value '\(unix.value)' \(problem)")
+                // A value that fails the pattern is masked; a well-formed one ('root') is named.
+                let shown = Rules.unixUser.matches(unix.value) ? "'\(unix.value)'" : Masked.describe(unix.value)
+                d.error(unix.mark, "'unix_user' value \(shown) \(problem)")
             } else {
                 user.unixUser = unix
                 user.unixUserExplicit = true
@@ -216,7 +218,7 @@ enum Decoders {
                 for grant in grants.entries {
                     let type = Located(value: grant.key.text, mark: grant.key.mark)
                     guard Rules.resourceType.matches(type.value) else {
-                        d.error(type.mark, "resource type '\(type.value)' must match \(Rules.resourceType.source)\(Rules.nonASCIINote(type.value))")
+                        d.error(type.mark, "resource type \(Masked.describe(type.value)) must match \(Rules.resourceType.source)\(Rules.nonASCIINote(type.value))")
                         continue
                     }
                     let pattern = type.value == "service" ? Rules.serviceID : Rules.resourceID

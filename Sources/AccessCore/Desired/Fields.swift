@@ -80,10 +80,14 @@ struct Fields {
             }
             return Located(value: text, mark: scalar.mark)
         case .null:
-            diagnostics.error(scalar.mark, "\(name) must be a string, not null\(scalar.text.isEmpty ? " (no value)" : " ('\(scalar.text)')")")
+            diagnostics.error(scalar.mark, "\(name) must be a string, not null\(scalar.text.isEmpty ? " (no value)" : " (\(Masked.typed(scalar.text)))")")
             return nil
         case let other:
-            diagnostics.error(scalar.mark, "\(name) must be a string, not \(other.typeName) (\(scalar.text)); quote it if you mean the text: \"\(scalar.text)\"")
+            if Masked.isPlainWord(scalar.text) {
+                diagnostics.error(scalar.mark, "\(name) must be a string, not \(other.typeName) (\(scalar.text)); quote it if you mean the text: \"\(scalar.text)\"")
+            } else {
+                diagnostics.error(scalar.mark, "\(name) must be a string, not \(other.typeName) \(Masked.describe(scalar.text)); quote it if you mean the text")
+            }
             return nil
         }
     }
@@ -91,7 +95,7 @@ struct Fields {
     /// A node's type and text for a type error: "a string ('yes')", "null", "a list".
     private static func shown(_ node: Node) -> String {
         guard case .scalar(let scalar) = node else { return node.typeName }
-        return scalar.value == .null ? "null" : "\(scalar.value.typeName) ('\(scalar.text)')"
+        return scalar.value == .null ? "null" : "\(scalar.value.typeName) (\(Masked.typed(scalar.text)))"
     }
 
     /// A boolean: only `true` or `false` (YAML 1.2); `yes`, `no`, `on`, `off` are type errors.
@@ -114,7 +118,7 @@ struct Fields {
             return nil
         }
         guard let value = parsed, range.contains(value) else {
-            diagnostics.error(scalar.mark, "'\(key)' must be from \(range.lowerBound) to \(range.upperBound), not \(scalar.text)")
+            diagnostics.error(scalar.mark, "'\(key)' must be from \(range.lowerBound) to \(range.upperBound), not \(Masked.isPlainWord(scalar.text) ? scalar.text : Masked.describe(scalar.text))")
             return nil
         }
         return Located(value: value, mark: scalar.mark)
@@ -133,7 +137,14 @@ struct Fields {
         guard case .sequence(let sequence) = node else {
             var message = "\(name) must be a list, not \(node.typeName)"
             if case .scalar(let s) = node, s.value == .null { message += "; write [] for an empty list" }
-            else if case .scalar(let s) = node { message += "; write [\(s.text)] for a list of one item" }
+            else if case .scalar(let s) = node {
+                // The text is repeated only when it is a well-formed item (it may be a secret).
+                if let pattern, pattern.matches(s.text) {
+                    message += "; write [\(s.text)] for a list of one item"
+                } else {
+                    message += "; write the item in brackets, [like-this], for a list of one item"
+                }
+            }
             diagnostics.error(node.mark, message)
             return nil
         }
@@ -144,7 +155,7 @@ struct Fields {
         for item in sequence.items {
             guard let text = string(item, name: "each item of \(name)", into: &diagnostics) else { continue }
             if let pattern, !pattern.matches(text.value) {
-                diagnostics.error(text.mark, "'\(text.value)' is not a valid \(itemName): must match \(pattern.source)\(Rules.nonASCIINote(text.value))")
+                diagnostics.error(text.mark, "item \(Masked.describe(text.value)) of \(name) is not a valid \(itemName): must match \(pattern.source)\(Rules.nonASCIINote(text.value))")
                 continue
             }
             if let first = seen[text.value] {

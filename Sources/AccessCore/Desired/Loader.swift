@@ -42,6 +42,7 @@ public enum DesiredStateLoader {
         var diagnostics: [Diagnostic] = []
         var files: [String: RepoEntry] = [:]
         var yaml: [(RepoEntry, FileKind)] = []
+        var unknownYAML: [String] = []
         for entry in entries {
             switch entry.kind {
             case .symlink:
@@ -61,56 +62,46 @@ public enum DesiredStateLoader {
             }
             switch classify(entry.path) {
             case .ignored: break
-            case .unknown(let message): diagnostics.append(fileError(entry.path, message))
+            case .unknown(let message):
+                diagnostics.append(fileError(entry.path, message))
+                let lowered = entry.path.lowercased()
+                if lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") { unknownYAML.append(entry.path) }
             case .entity(let kind): yaml.append((entry, kind))
             }
         }
 
         var validator = Validator()
         var sawConfig = false
-        for (entry, kind) in yaml {
+        // Services first: their key prefixes are looked for in every file (the order of
+        // decoding changes nothing else; diagnostics are sorted at the end).
+        let services = yaml.filter { if case .service = $0.1 { true } else { false } }
+        let others = yaml.filter { if case .service = $0.1 { false } else { true } }
+        var serviceBytes: [(String, [UInt8])] = []
+        for (entry, kind) in services {
+            if let bytes = try decode(entry, kind, source: source, validator: &validator, into: &diagnostics) {
+                serviceBytes.append((entry.path, bytes))
+            }
+        }
+        validator.keyPrefixes = validator.services.compactMap { service in
+            service.keyPrefix.map { SecretScan.KeyPrefix(prefix: Array($0.utf8), service: service.id) }
+        }
+        for (path, bytes) in serviceBytes {
+            diagnostics += SecretScan.diagnostics(path: path, bytes: bytes, markdown: false, prefixes: validator.keyPrefixes,
+                                                  values: &validator.secretValues)
+        }
+        for (entry, kind) in others {
             if case .config = kind { sawConfig = true }
-            // A file that is too large, or whose YAML has any problem, is not decoded: its
-            // YAML problems are reported, and the entity counts as present but unreadable so
-            // that references to it and rules that need it do not add follow-on errors.
-            var root: Node?
-            var readable = false
-            let size = try source.size(of: entry)
-            if size > maxFileBytes {
-                diagnostics.append(fileError(entry.path, "file is \(size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
-            } else {
-                let document = StrictYAML.parse(try source.read(entry), limits: Limits(maxBytes: maxFileBytes))
-                for problem in document.problems {
-                    diagnostics.append(Diagnostic(path: entry.path, line: problem.mark.line, column: problem.mark.column,
-                                                  severity: .error, message: problem.message))
-                }
-                root = document.root
-                readable = document.problems.isEmpty
+            if let bytes = try decode(entry, kind, source: source, validator: &validator, into: &diagnostics) {
+                diagnostics += SecretScan.diagnostics(path: entry.path, bytes: bytes, markdown: false,
+                                                      prefixes: validator.keyPrefixes, values: &validator.secretValues)
             }
-            var d = FileDiagnostics(path: entry.path)
-            switch kind {
-            case .config:
-                if readable { validator.config = Decoders.config(root, into: &d) }
-            case .service(let id):
-                if readable, let service = Decoders.service(id: id, path: entry.path, root, into: &d) {
-                    validator.services.append(service)
-                } else {
-                    validator.unreadable.services.insert(id)
-                }
-            case .user(let id):
-                if readable, let user = Decoders.user(id: id, path: entry.path, root, into: &d) {
-                    validator.users.append(user)
-                } else {
-                    validator.unreadable.users.insert(id)
-                }
-            case .group(let id):
-                if readable, let group = Decoders.group(id: id, path: entry.path, root, into: &d) {
-                    validator.groups.append(group)
-                } else {
-                    validator.unreadable.groups.insert(id)
-                }
-            }
-            diagnostics += d.items
+        }
+        // Unknown YAML files are errors already; a key in one is named too, since it is in
+        // the pull request (and so in the history) all the same.
+        for path in unknownYAML {
+            guard let entry = files[path], try source.size(of: entry) <= maxFileBytes else { continue }
+            diagnostics += SecretScan.diagnostics(path: path, bytes: try source.read(entry), markdown: false,
+                                                  prefixes: validator.keyPrefixes, values: &validator.secretValues)
         }
         if !sawConfig {
             diagnostics.append(fileError("accessctl.yaml", "required file is missing: it sets the format version (version: 1) and repository policy"))
@@ -121,9 +112,75 @@ public enum DesiredStateLoader {
             // Cross-file rules only make sense once the format version is known.
             state = validator.validate(files: files, source: source, into: &diagnostics)
         }
+        if !validator.secretValues.isEmpty { mask(validator.secretValues, in: &diagnostics) }
         diagnostics.sort()
         if diagnostics.contains(where: { $0.severity == .error }) { state = nil }
         return LoadResult(origin: source.origin, state: state, diagnostics: diagnostics, fileCount: yaml.count)
+    }
+
+    /// Reads, parses and decodes one entity file into `validator`; returns its bytes when
+    /// they were read (for the secret scan).
+    ///
+    /// A file that is too large, or whose YAML has any problem, is not decoded: its YAML
+    /// problems are reported, and the entity counts as present but unreadable so that
+    /// references to it and rules that need it do not add follow-on errors.
+    private static func decode(_ entry: RepoEntry, _ kind: FileKind, source: RepoSource, validator: inout Validator,
+                               into diagnostics: inout [Diagnostic]) throws(RepoReadError) -> [UInt8]? {
+        var root: Node?
+        var readable = false
+        var bytes: [UInt8]?
+        let size = try source.size(of: entry)
+        if size > maxFileBytes {
+            diagnostics.append(fileError(entry.path, "file is \(size) bytes; the limit is \(maxFileBytes) bytes (1 MiB)"))
+        } else {
+            let read = try source.read(entry)
+            let document = StrictYAML.parse(read, limits: Limits(maxBytes: maxFileBytes))
+            for problem in document.problems {
+                diagnostics.append(Diagnostic(path: entry.path, line: problem.mark.line, column: problem.mark.column,
+                                              severity: .error, message: problem.message))
+            }
+            root = document.root
+            readable = document.problems.isEmpty
+            bytes = read
+        }
+        var d = FileDiagnostics(path: entry.path)
+        switch kind {
+        case .config:
+            if readable { validator.config = Decoders.config(root, into: &d) }
+        case .service(let id):
+            if readable, let service = Decoders.service(id: id, path: entry.path, root, into: &d) {
+                validator.services.append(service)
+            } else {
+                validator.unreadable.services.insert(id)
+            }
+        case .user(let id):
+            if readable, let user = Decoders.user(id: id, path: entry.path, root, into: &d) {
+                validator.users.append(user)
+            } else {
+                validator.unreadable.users.insert(id)
+            }
+        case .group(let id):
+            if readable, let group = Decoders.group(id: id, path: entry.path, root, into: &d) {
+                validator.groups.append(group)
+            } else {
+                validator.unreadable.groups.insert(id)
+            }
+        }
+        diagnostics += d.items
+        return bytes
+    }
+
+    /// Masks every found secret in the other messages (an unknown service named by a key
+    /// that matched the id pattern, say), so no message repeats one.
+    private static func mask(_ secrets: Set<String>, in diagnostics: inout [Diagnostic]) {
+        let masks = secrets.sorted { $0.utf8.count > $1.utf8.count }.map { ($0, Masked.describe($0)) }
+        for index in diagnostics.indices {
+            var message = diagnostics[index].message
+            for (secret, masked) in masks where message.contains(secret) {
+                message = message.replacing(secret, with: masked)
+            }
+            diagnostics[index].message = message
+        }
     }
 
     static func fileError(_ path: String, _ message: String) -> Diagnostic {

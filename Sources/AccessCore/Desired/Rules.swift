@@ -134,11 +134,11 @@ public enum Rules {
         }
         if host.isEmpty { return "URL has no host" }
         if !host.hasPrefix("["), !host.utf8.allSatisfy({ lower($0) || upper($0) || digit($0) || $0 == 45 || $0 == 46 }) {
-            return "URL host '\(host)' has characters a host name cannot have"
+            return "URL host \(Masked.describe(String(host))) has characters a host name cannot have"
         }
         if let port {
             guard let number = Int(port), (1...65535).contains(number), port.utf8.allSatisfy(digit) else {
-                return "URL port '\(port)' is not a number from 1 to 65535"
+                return "URL port \(Masked.describe(String(port))) is not a number from 1 to 65535"
             }
         }
         if !secure && !isLoopback(host) {

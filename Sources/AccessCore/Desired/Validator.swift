@@ -20,6 +20,13 @@ struct Validator {
     }
     var unreadable = Unreadable()
 
+    private var scannedSkills: Set<String> = []
+
+    /// The services' key prefixes, for the secret scan of skill files.
+    var keyPrefixes: [SecretScan.KeyPrefix] = []
+    /// Every secret the scan found, masked in all messages at the end.
+    var secretValues: Set<String> = []
+
     /// "Did you mean" hints left for this run: each costs a scan of every id, so a file
     /// listing thousands of unknown references must not cost minutes.
     private var hintsLeft = 100
@@ -159,8 +166,8 @@ struct Validator {
     }
 
     /// Reads and checks a service's skill file; returns its text when it is acceptable.
-    private func skill(for service: ParsedService, files: [String: RepoEntry], source: RepoSource,
-                       into out: inout [Diagnostic]) -> String? {
+    private mutating func skill(for service: ParsedService, files: [String: RepoEntry], source: RepoSource,
+                                into out: inout [Diagnostic]) -> String? {
         guard let path = service.skillPath else { return nil }
         guard let entry = files[path] else {
             out.append(Self.at(service.path, service.skillMark, "skill file '\(path)' does not exist (or is not a regular file); add it or set 'skill' to the right file"))
@@ -181,6 +188,10 @@ struct Validator {
         if let problem = StrictYAML.encodingProblem(bytes) {
             out.append(Self.at(path, problem.mark, "skill file: \(problem.message)"))
             return nil
+        }
+        // A skill file shared by two services is scanned once.
+        if scannedSkills.insert(path).inserted {
+            out += SecretScan.diagnostics(path: path, bytes: bytes, markdown: true, prefixes: keyPrefixes, values: &secretValues)
         }
         return String(decoding: bytes, as: UTF8.self)
     }
