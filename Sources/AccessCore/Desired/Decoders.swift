@@ -39,6 +39,8 @@ struct ParsedUser {
     var active: Bool
     var connections: [Located<String>]
     var connectionsMark: Mark?
+    /// `active` was written but is not a boolean: whether the user is active is unknown.
+    var activeUnknown = false
 }
 
 struct ParsedGroup {
@@ -50,6 +52,11 @@ struct ParsedGroup {
     /// Resource type (with its key's mark) -> resource ids.
     var grants: [(type: Located<String>, ids: [Located<String>])]
     var connect: [Located<String>]
+    /// `members` was written but could not be read (a string instead of a list, say): who
+    /// belongs to the group is unknown, so rules that depend on it are skipped, not failed.
+    var membersUnknown = false
+    /// `grants` or `grants.service` was written but could not be read.
+    var serviceGrantsUnknown = false
 }
 
 enum Decoders {
@@ -184,7 +191,7 @@ enum Decoders {
                 user.unixUser = Located(value: id, mark: f.mapping.mark)
             }
         }
-        if let active = f.bool("active", into: &d) { user.active = active }
+        if let active = f.bool("active", into: &d) { user.active = active } else if f.entry("active") != nil { user.activeUnknown = true }
         if let list = f.stringList("connections", pattern: Rules.serviceID, itemName: "service id", into: &d) {
             user.connections = list.items
             user.connectionsMark = f.entry("connections")?.key.mark
@@ -211,6 +218,8 @@ enum Decoders {
             } else if let list = Fields.stringList(entry.value, name: "'members'", pattern: Rules.userID, itemName: "user id", into: &d) {
                 group.members = list.items
                 group.membersMark = entry.key.mark
+            } else {
+                group.membersUnknown = true
             }
         }
         if let entry = f.entry("grants") {
@@ -218,6 +227,7 @@ enum Decoders {
                 for grant in grants.entries {
                     let type = Located(value: grant.key.text, mark: grant.key.mark)
                     guard Rules.resourceType.matches(type.value) else {
+                        if Suggest.closest(to: type.value, in: ["service"]) != nil { group.serviceGrantsUnknown = true }
                         d.error(type.mark, "resource type \(Masked.describe(type.value)) must match \(Rules.resourceType.source)\(Rules.nonASCIINote(type.value))")
                         continue
                     }
@@ -226,10 +236,13 @@ enum Decoders {
                     if let list = Fields.stringList(grant.value, name: "'grants.\(type.value)'", pattern: pattern,
                                                     itemName: itemName, into: &d) {
                         group.grants.append((type, list.items))
+                    } else if type.value == "service" {
+                        group.serviceGrantsUnknown = true
                     }
                 }
             } else {
                 d.error(entry.value.mark, "'grants' must be a mapping of resource type to a list of ids, not \(entry.value.typeName)")
+                group.serviceGrantsUnknown = true
             }
         }
         if let list = f.stringList("connect", pattern: Rules.serviceID, itemName: "service id", into: &d) {

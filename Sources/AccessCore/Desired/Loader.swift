@@ -177,7 +177,7 @@ public enum DesiredStateLoader {
         for index in diagnostics.indices {
             var message = diagnostics[index].message
             for (secret, masked) in masks where message.contains(secret) {
-                message = message.replacing(secret, with: masked)
+                message = message.replacing("'\(secret)'", with: masked).replacing(secret, with: masked)
             }
             diagnostics[index].message = message
         }

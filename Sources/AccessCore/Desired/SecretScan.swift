@@ -145,7 +145,7 @@ enum SecretScan {
             while end < line.endIndex && isTokenCharacter(line[end]) { end += 1 }
             let range = i..<end
             if !covered.contains(where: { $0.overlaps(range) }), isHighEntropy(line[range]) {
-                findings.append(Finding(line: number, column: column(i), kind: "a random-looking key or password (a high-entropy string)",
+                findings.append(Finding(line: number, column: column(i), kind: "a random-looking key or password",
                                         value: String(decoding: line[range], as: UTF8.self)))
             }
             i = end
@@ -227,7 +227,7 @@ enum SecretScan {
             var end = run(from: i + key.prefix.count, Rules.keyCharacter)
             while end > i + key.prefix.count && Rules.isAny(line[end - 1], ".:") { end -= 1 }
             if looksIssued(line[(i + key.prefix.count)..<end]) {
-                return ("a key of service '\(key.service)' (it starts with its key_prefix)", end)
+                return ("a key of service '\(key.service)'", end)
             }
         }
         return nil

@@ -202,11 +202,13 @@ struct Validator {
                                   message: "the Admin group is required and must keep at least one active member; add groups/Admin.yaml"))
             return
         }
+        // Members that could not be read are unknown, not missing.
+        if admin.membersUnknown { return }
         guard !admin.members.isEmpty else {
             out.append(Self.at(admin.path, admin.membersMark ?? .start, "the Admin group must keep at least one member"))
             return
         }
-        let active = Set(users.filter(\.active).map(\.id))
+        let active = Set(users.filter { $0.active || $0.activeUnknown }.map(\.id))
         if !admin.members.contains(where: { active.contains($0.value) }) {
             out.append(Self.at(admin.path, admin.membersMark ?? .start, "the Admin group must keep at least one active member; no member listed is an existing, active user"))
         }
@@ -247,6 +249,26 @@ struct Validator {
             }
             grants = { user, service in (granted[user] ?? everyone).contains(service) }
         }
+        // A field that failed to decode is unknown, not empty: a violation that a group of
+        // unknown members, or unknown service grants, might back is not reported (the field's
+        // own error is), and neither are those of a user whose `active` is unknown.
+        var everythingUncertain = false
+        var grantedToUnknownMembers: Set<String> = []
+        var usersWithUnknownGrants: Set<String> = []
+        for group in groups where group.membersUnknown || group.serviceGrantsUnknown {
+            if group.serviceGrantsUnknown && (group.membersUnknown || group.id == Group.everyone) {
+                everythingUncertain = true
+            } else if group.membersUnknown {
+                grantedToUnknownMembers.formUnion(group.serviceGrants)
+            } else {
+                usersWithUnknownGrants.formUnion(group.members.map(\.value))
+            }
+        }
+        let unknownActive = Set(users.filter(\.activeUnknown).map(\.id))
+        func uncertain(_ user: String, _ service: String) -> Bool {
+            everythingUncertain || grantedToUnknownMembers.contains(service) || usersWithUnknownGrants.contains(user)
+                || unknownActive.contains(user)
+        }
         // The groups of a user, for the messages only (built on the first violation).
         var groupsOf: [String: [String]]?
         func groupNames(_ user: String) -> String {
@@ -260,7 +282,8 @@ struct Validator {
             return ((groupsOf?[user] ?? []) + [Group.everyone]).sorted().joined(separator: ", ")
         }
         for user in users where user.active {
-            for connection in user.connections where known.contains(connection.value) && !grants(user.id, connection.value) {
+            for connection in user.connections
+            where known.contains(connection.value) && !grants(user.id, connection.value) && !uncertain(user.id, connection.value) {
                 out.append(Self.at(user.path, connection.mark, "policy require_service_grant: user '\(user.id)' connects to '\(connection.value)', but none of their groups (\(groupNames(user.id))) grants service '\(connection.value)'; add it to grants.service of one of them, or remove the connection"))
             }
         }
@@ -270,7 +293,9 @@ struct Validator {
             activeUsers = active
             let members = group.id == Group.everyone ? users.map(\.id) : group.members.map(\.value)
             for connection in group.connect where known.contains(connection.value) {
-                let lacking = members.filter { active.contains($0) && !grants($0, connection.value) }.sorted()
+                let lacking = members.filter {
+                    active.contains($0) && !grants($0, connection.value) && !uncertain($0, connection.value)
+                }.sorted()
                 guard !lacking.isEmpty else { continue }
                 let shown = lacking.prefix(5).joined(separator: ", ") + (lacking.count > 5 ? " and \(lacking.count - 5) more" : "")
                 out.append(Self.at(group.path, connection.mark, "policy require_service_grant: 'connect' gives '\(connection.value)' to every member, but \(lacking.count == 1 ? "member" : "members") \(shown) \(lacking.count == 1 ? "has" : "have") no 'service' grant for it; add '\(connection.value)' to grants.service of this group"))
