@@ -47,11 +47,49 @@ struct ValidateCommandTests {
             #expect(lines.dropLast() == [
                 "group/x.yaml:1:1: error: unknown file; did you mean 'groups/x.yaml'?",
                 "users/maria.lopez.yaml:1:1: error: user id 'maria.lopez' is not a valid Unix account name (it must match ^[a-z_][a-z0-9_-]{0,31}$); set 'unix_user'",
-                "users/maria.lopez.yaml:1:8: error: 'email' value 'not-an-email' is not an email address (name@example.com)",
+                "users/maria.lopez.yaml:1:8: error: 'email' value (12 characters, sha256:eba038945cb8, starts \"not\") is not an email address (name@example.com)",
                 "users/maria.lopez.yaml:2:9: error: 'active' must be a boolean (true or false), not a string ('yes')",
                 "users/maria.lopez.yaml:3:1: error: unknown key 'color' in a user file; known keys: email, unix_user, active, connections",
             ])
             #expect(lines.last?.hasPrefix("invalid: 5 errors") == true)
+        }
+    }
+
+    /// Fixture 128's keys (from AccessCoreTests' corpus): none may appear in any output.
+    static let plantedSecrets = [
+        "sk_live_4f9aB7cD2eF1gH3iJ5kL6mN8pQ", "sk_test_51HxYzAbCdEfGhIjKlMnOpQr", "sk_live_4f9a0b1c2d3e4f5a6b7c8d9e",
+        "ghp_R2d2C3poX9wQ7eLm4KsT8vBn1ZyHa6JuFg0i",
+        "github_pat_11AAQX7YQ0aBcDeFgHiJkL_mNoPqRsTuVwXyZ0123456789abcdefGHIJKLmnop",
+        "xoxb-2048417893-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "bill_8fJ2kL9qXz3mN7pR4tW6", "Xq7vR2mK9pL4wZ8nB3jT6yH1cF5gD0sA",
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+    ]
+
+    @Test("keys committed anywhere are errors at their position, masked in text, JSON and from git; allowed lines pass")
+    func committedSecretsAreCaughtAndNeverPrinted() throws {
+        let fixture = Project.root + "/Tests/Fixtures/invalid/128-secrets-in-values"
+        try Scratch.with { scratch in
+            let repo = try scratch.copyTree(Project.root + "/Tests/Fixtures/base", to: "repo")
+            _ = try scratch.copyTree(fixture + "/overlay", to: "repo")
+            try scratch.commitAll(in: "repo")
+            let expected = try String(contentsOfFile: fixture + "/expected.txt", encoding: .utf8)
+            for arguments in [["--repo", repo], ["--repo", repo, "--ref", "HEAD"], ["--repo", repo, "--format", "json"]] {
+                let result = try Command.run(Project.accessctl, ["validate"] + arguments, environment: ["NO_COLOR": "1"])
+                #expect(result.status == 1, "\(arguments)")
+                for secret in Self.plantedSecrets {
+                    #expect(!result.stdout.contains(secret) && !result.stderr.contains(secret), "\(arguments): \(secret) printed")
+                }
+                if !arguments.contains("json") {
+                    #expect(result.stdout.hasPrefix(expected), "\(arguments):\n\(result.stdout)")
+                } else {
+                    #expect(result.stdout.contains("this looks like a Stripe secret key (34 characters"))
+                }
+            }
+            // The allowed lines are quiet; so is every base file.
+            let text = try Command.run(Project.accessctl, ["validate", "--repo", repo], environment: ["NO_COLOR": "1"]).stdout
+            #expect(!text.contains("users/erin.yaml:8:"), "\(text)")
+            #expect(!text.contains("services/orders.md:13:"), "\(text)")
         }
     }
 
