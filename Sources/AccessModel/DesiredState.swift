@@ -114,12 +114,18 @@ public struct DesiredState: Sendable, Hashable {
     public var services: [Service]
     public var users: [User]
     public var groups: [Group]
+    /// Resource type -> the known ids of that type, sorted: the optional catalogs
+    /// (`catalogs/<type>.yaml`). A type without a catalog is absent. Catalogs only check
+    /// grants; they are not part of the state digest and change nothing on the server.
+    public var catalogs: [String: [String]]
 
-    public init(config: RepoConfig, services: [Service], users: [User], groups: [Group]) {
+    public init(config: RepoConfig, services: [Service], users: [User], groups: [Group],
+                catalogs: [String: [String]] = [:]) {
         self.config = config
         self.services = services.sorted { $0.id < $1.id }
         self.users = users.sorted { $0.id < $1.id }
         self.groups = groups.sorted { $0.id < $1.id }
+        self.catalogs = catalogs.mapValues { $0.sorted() }
     }
 
     /// Group ids of every user, `Everyone` included (whether or not it has a file).

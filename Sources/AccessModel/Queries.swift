@@ -1,4 +1,17 @@
-/// Questions admins ask of a desired state: what can this user do, and who can use this.
+/// A query about something the desired state does not have: almost always a typo.
+/// AccessCore's `QueryRenderer.message` says so in words, with a "did you mean".
+public enum QueryError: Error, Sendable, Hashable {
+    case unknownUser(String)
+    case unknownGroup(String)
+    case unknownService(String)
+    /// Not listed in `resource_types` of accessctl.yaml.
+    case unknownResourceType(String)
+    /// Not listed in the catalog of its type (`catalogs/<type>.yaml`).
+    case unknownResource(type: String, id: String)
+}
+
+/// Questions admins ask of a desired state: what can this user do, what is this group or
+/// service, and who can use this.
 public enum Queries {
     /// Everything a user gets, and why.
     public struct UserExplanation: Sendable, Hashable, Encodable {
@@ -65,7 +78,16 @@ public enum Queries {
         public var users: [Holder]
     }
 
-    public static func whoCan(type: String, resource: String, in state: DesiredState) -> Holders {
+    /// Who holds `resource` of `type`. Throws when `type` is not in `resource_types`, when a
+    /// `service` is not in `services/`, and when the type has a catalog that does not list
+    /// `resource`: those are typos, which would otherwise answer "0 users".
+    public static func whoCan(type: String, resource: String, in state: DesiredState) throws(QueryError) -> Holders {
+        guard state.config.resourceTypes.contains(type) else { throw .unknownResourceType(type) }
+        if type == "service" {
+            guard state.services.contains(where: { $0.id == resource }) else { throw .unknownService(resource) }
+        } else if let known = state.catalogs[type], !known.contains(resource) {
+            throw .unknownResource(type: type, id: resource)
+        }
         let granting = state.groups.filter { $0.grants[type]?.contains(resource) == true }
         var via: [String: [String]] = [:]
         for group in granting {

@@ -8,11 +8,11 @@ struct FmtCommand: ParsableCommand {
         abstract: "Rewrite the repository's YAML files in canonical layout.",
         discussion: """
             Works on the files on disk of a working directory: accessctl.yaml and the *.yaml \
-            files of services/, users/ and groups/ (never dot-paths or other files). Keys go in \
-            the documented order, members, connect, connections and grant lists are sorted, \
-            indentation is two spaces, line endings LF; values and comments are kept. Running \
-            it twice changes nothing the second time. The rules: docs/format.md, "Canonical \
-            layout".
+            files of services/, users/, groups/ and catalogs/ (never dot-paths or other files). \
+            Keys go in the documented order, members, connect, connections, grant and catalog \
+            lists are sorted, indentation is two spaces, line endings LF; values and comments \
+            are kept. Running it twice changes nothing the second time. The rules: \
+            docs/format.md, "Canonical layout".
 
             A file that does not parse, or whose comments cannot be kept unambiguously, is \
             reported as path:line:column: error: message on standard error and left \

@@ -36,39 +36,51 @@ func printJSON<T: Encodable>(_ value: T) {
 struct ExplainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
-        abstract: "Explain what a user gets: groups (Everyone included), every grant and the group giving it, connections and why.",
-        discussion: "Reads the desired state at any ref. Exit codes: 0 ok, 1 unknown user or invalid repository, 64 usage error."
+        abstract: "Explain a user, a group or a service: what it gets or gives, and why.",
+        discussion: """
+            explain user ID: groups (Everyone included), every grant and the group giving it, \
+            connections and why. explain group NAME: description, members, grants, connect:, \
+            and which members get which service through it. explain service ID: enabled, key \
+            variable and lifetime, the groups granting and connecting it, and every connected \
+            user with the reason and the granting groups.
+
+            Reads the desired state at any ref (no database, no service). Exit codes: 0 ok, \
+            1 unknown user, group or service (with a "did you mean") or invalid repository, \
+            64 usage error.
+            """
     )
 
-    @Argument(help: "What to explain: 'user'.") var kind: String
-    @Argument(help: "The user id.") var id: String
+    static let kinds = ["user", "group", "service"]
+
+    @Argument(help: "What to explain: user, group or service.") var kind: String
+    @Argument(help: "The user id, group name or service id.") var id: String
     @OptionGroup var repository: RepoOptions
     @OptionGroup var server: ServerOptions
     @Option(name: .long, help: "Output format: text or json.") var format: OutputFormat = .text
 
     func validate() throws {
-        guard kind == "user" else { throw ValidationError("only 'explain user ID' is supported") }
+        guard Self.kinds.contains(kind) else {
+            throw ValidationError("cannot explain '\(kind.escapingControlCharacters)': use explain user ID, explain group NAME or explain service ID\(Suggest.hint(kind, Self.kinds))")
+        }
     }
 
     func run() throws {
         let state = try loadForQuery(repository, server)
-        guard let explanation = Queries.explain(user: id, in: state) else {
-            printError("no user '\(id.escapingControlCharacters)' in the desired state")
+        func unknown(_ error: QueryError) throws -> Never {
+            printError(QueryRenderer.message(error, in: state))
             throw ExitCode(1)
         }
-        if format == .json { return printJSON(explanation) }
-        var out = "user \(explanation.user) <\(explanation.email)>, Unix account \(explanation.unixUser)"
-        out += explanation.active ? "\n" : " (INACTIVE: no keys, no files)\n"
-        out += "groups: \(explanation.groups.joined(separator: ", "))\n"
-        out += "grants:\n"
-        for grant in explanation.grants { out += "  \(grant.type) \(grant.resource)  via \(grant.via.joined(separator: ", "))\n" }
-        if explanation.grants.isEmpty { out += "  (none)\n" }
-        out += "connections:\n"
-        for c in explanation.connections {
-            out += "  \(c.service)  (\(c.because.joined(separator: "; ")))" + (c.note.map { "  [\($0)]" } ?? "") + "\n"
+        switch kind {
+        case "user":
+            guard let explanation = Queries.explain(user: id, in: state) else { try unknown(.unknownUser(id)) }
+            format == .json ? printJSON(explanation) : print(QueryRenderer.text(explanation), terminator: "")
+        case "group":
+            guard let explanation = Queries.explain(group: id, in: state) else { try unknown(.unknownGroup(id)) }
+            format == .json ? printJSON(explanation) : print(QueryRenderer.text(explanation), terminator: "")
+        default:
+            guard let explanation = Queries.explain(service: id, in: state) else { try unknown(.unknownService(id)) }
+            format == .json ? printJSON(explanation) : print(QueryRenderer.text(explanation), terminator: "")
         }
-        if explanation.connections.isEmpty { out += "  (none)\n" }
-        print(out, terminator: "")
     }
 }
 
@@ -76,7 +88,12 @@ struct WhoCanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "who-can",
         abstract: "List the users granted a resource, and the groups through which.",
-        discussion: "Reads the desired state at any ref. Exit codes: 0 ok, 1 invalid repository, 64 usage error."
+        discussion: """
+            Reads the desired state at any ref. TYPE must be listed in resource_types of \
+            accessctl.yaml; a service must exist in services/, and a resource of a type with \
+            a catalog (catalogs/<type>.yaml) must be listed there. Exit codes: 0 ok, 1 unknown \
+            type or resource (with a "did you mean") or invalid repository, 64 usage error.
+            """
     )
 
     @Argument(help: "Resource type, e.g. service, plugin, table, knowledge.") var type: String
@@ -87,15 +104,14 @@ struct WhoCanCommand: ParsableCommand {
 
     func run() throws {
         let state = try loadForQuery(repository, server)
-        let holders = Queries.whoCan(type: type, resource: id, in: state)
-        if format == .json { return printJSON(holders) }
-        var out = "\(type) \(id): \(holders.users.count) user\(holders.users.count == 1 ? "" : "s")\n"
-        for h in holders.users {
-            out += "  \(h.user)  via \(h.via.joined(separator: ", "))"
-            if !h.active { out += "  [inactive]" }
-            if let connected = h.connected { out += connected ? "  [connected]" : "  [not connected]" }
-            out += "\n"
+        let holders: Queries.Holders
+        do throws(QueryError) {
+            holders = try Queries.whoCan(type: type, resource: id, in: state)
+        } catch {
+            printError(QueryRenderer.message(error, in: state))
+            throw ExitCode(1)
         }
-        print(out, terminator: "")  // ids and types are pattern-checked by validation: no control characters
+        if format == .json { return printJSON(holders) }
+        print(QueryRenderer.text(holders), terminator: "")
     }
 }

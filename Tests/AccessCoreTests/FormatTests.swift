@@ -54,6 +54,19 @@ struct FormatLayoutTests {
             """)
     }
 
+    @Test func catalogFile() {
+        let input = """
+            ids: [sales.accounts, finance.payments, finance.invoices]
+            description: Warehouse tables
+
+            """
+        #expect(canonical(input, path: "catalogs/table.yaml") == """
+            description: Warehouse tables
+            ids: [finance.invoices, finance.payments, sales.accounts]
+
+            """)
+    }
+
     @Test func serviceFile() {
         let input = """
             enabled: true

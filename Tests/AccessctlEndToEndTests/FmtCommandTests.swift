@@ -12,7 +12,7 @@ private let acme = Project.root + "/examples/acme"
 /// Files of the shipped example (all canonical).
 private let acmeFiles = [
     "accessctl.yaml", "groups/Admin.yaml", "groups/Everyone.yaml", "groups/data-platform.yaml", "groups/finance.yaml",
-    "groups/sales.yaml", "services/crm.yaml", "services/invoicing.yaml", "services/purchase_orders.yaml",
+    "groups/sales.yaml", "catalogs/table.yaml", "services/crm.yaml", "services/invoicing.yaml", "services/purchase_orders.yaml",
     "users/john.doe.yaml", "users/omar.haddad.yaml", "users/tom.baker.yaml",
 ]
 

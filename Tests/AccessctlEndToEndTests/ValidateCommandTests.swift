@@ -14,7 +14,7 @@ struct ValidateCommandTests {
     @Test func exampleRepositoryIsValid() throws {
         let result = try accessctl("validate", "--repo", acme)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout == "valid: 19 files in directory \(acme)\n")
+        #expect(result.stdout == "valid: 20 files in directory \(acme)\n")
         #expect(result.stderr.isEmpty)
     }
 
@@ -27,7 +27,7 @@ struct ValidateCommandTests {
             for ref in ["HEAD", "main", "v1", commit, String(commit.prefix(8))] {
                 let result = try accessctl("validate", "--repo", scratch.path("acme"), "--ref", ref)
                 #expect(result.status == 0, "\(ref): \(result.stdout)\(result.stderr)")
-                #expect(result.stdout == "valid: 19 files in \(ref) (commit \(commit.prefix(12)))\n")
+                #expect(result.stdout == "valid: 20 files in \(ref) (commit \(commit.prefix(12)))\n")
             }
             // A bare clone reads the same.
             try scratch.git("clone", "-q", "--bare", "acme", "acme.git")
@@ -114,7 +114,7 @@ struct ValidateCommandTests {
         #expect(valid.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(valid.stdout.utf8)) as? [String: Any]
         #expect(object?["valid"] as? Bool == true)
-        #expect((object?["summary"] as? [String: Any])?["files"] as? Int == 19)
+        #expect((object?["summary"] as? [String: Any])?["files"] as? Int == 20)
     }
 
     @Test func unreadableSourcesAreErrorsWithExitOne() throws {
@@ -196,8 +196,66 @@ struct QueryCommandTests {
             #expect(whoCan.stdout.contains("kenji  via sales  [connected]"))
             let unknown = try accessctl("explain", "user", "nobody", "--repo", repo)
             #expect(unknown.status == 1)
-            let usage = try accessctl("explain", "group", "x", "--repo", repo)
+            let usage = try accessctl("explain", "grup", "x", "--repo", repo)
             #expect(usage.status == 64)
+            #expect(usage.stderr.contains("cannot explain 'grup': use explain user ID, explain group NAME or explain service ID; did you mean 'group'?"), "\(usage.stderr)")
+        }
+    }
+
+    @Test func explainGroupAndServiceInTextAndJSONMatchTheGoldenFiles() throws {
+        try Scratch.with { scratch in
+            try scratch.copyTree(acme, to: "acme")
+            try scratch.commitAll(in: "acme")
+            let repo = scratch.path("acme")
+            for (arguments, golden) in [(["group", "finance"], "explain-group-finance"), (["group", "Everyone"], "explain-group-Everyone"),
+                                        (["service", "invoicing"], "explain-service-invoicing"), (["service", "crm"], "explain-service-crm")] {
+                for (format, suffix) in [("text", "txt"), ("json", "json")] {
+                    let result = try Command.run(Project.accessctl, ["explain"] + arguments + ["--repo", repo, "--ref", "main", "--format", format],
+                                                 environment: ["NO_COLOR": "1"])
+                    #expect(result.status == 0 && result.stderr.isEmpty, "\(arguments): \(result.stderr)")
+                    try PlanCommandTests.expectGolden("\(golden).\(suffix)", result.stdout, scratch: scratch)
+                }
+            }
+        }
+    }
+
+    @Test func unknownNamesAreErrorsWithADidYouMean() throws {
+        let cases: [([String], String)] = [
+            (["explain", "group", "finanse"], "error: unknown group 'finanse': there is no groups/finanse.yaml; did you mean 'finance'?\n"),
+            (["explain", "group", "everyone"], "error: unknown group 'everyone': there is no groups/everyone.yaml; did you mean 'Everyone'?\n"),
+            (["explain", "service", "invoicng"], "error: unknown service 'invoicng': there is no services/invoicng.yaml; did you mean 'invoicing'?\n"),
+            (["explain", "service", "billing_portal"], "error: unknown service 'billing_portal': there is no services/billing_portal.yaml; give a service id: the name of a file in services/, without .yaml\n"),
+            (["explain", "user", "maria.lopes"], "error: unknown user 'maria.lopes': there is no users/maria.lopes.yaml; did you mean 'maria.lopez'?\n"),
+            (["who-can", "tabel", "finance.invoices"], "error: unknown resource type 'tabel': resource_types of accessctl.yaml lists service, plugin, table, knowledge; did you mean 'table'?\n"),
+            (["who-can", "database", "finance"], "error: unknown resource type 'database': resource_types of accessctl.yaml lists service, plugin, table, knowledge\n"),
+            (["who-can", "service", "crmm"], "error: unknown service 'crmm': there is no services/crmm.yaml; did you mean 'crm'?\n"),
+            (["who-can", "table", "finance.invoice"], "error: unknown table id 'finance.invoice': catalogs/table.yaml does not list it; did you mean 'finance.invoices'?\n"),
+        ]
+        for (arguments, message) in cases {
+            let result = try Command.run(Project.accessctl, arguments + ["--repo", acme], environment: ["NO_COLOR": "1"])
+            #expect(result.status == 1, "\(arguments)")
+            #expect(result.stderr == message, "\(arguments)")
+            #expect(result.stdout.isEmpty, "\(arguments)")
+        }
+        // A type without a catalog takes any id: nobody holds it.
+        let plugin = try accessctl("who-can", "plugin", "acme-tools/unheard-of", "--repo", acme)
+        #expect(plugin.status == 0 && plugin.stdout == "plugin acme-tools/unheard-of: 0 users\n")
+        let table = try accessctl("who-can", "table", "finance.payments", "--repo", acme)
+        #expect(table.status == 0 && table.stdout == "table finance.payments: 3 users\n  john.doe  via finance\n  maria.lopez  via finance\n  priya  via finance\n", "\(table.stdout)")
+    }
+
+    @Test func aGrantOfAnIdMissingFromItsCatalogFailsValidationAndNoCatalogMeansNoCheck() throws {
+        try Scratch.with { scratch in
+            let repo = try scratch.copyTree(acme, to: "acme")
+            let finance = try String(contentsOfFile: repo + "/groups/finance.yaml", encoding: .utf8)
+            try scratch.write("acme/groups/finance.yaml", finance.replacingOccurrences(of: "finance.payments,", with: "finance.paymnts,"))
+            let invalid = try accessctl("validate", "--repo", repo)
+            #expect(invalid.status == 1)
+            #expect(invalid.stdout.hasPrefix("groups/finance.yaml:6:28: error: unknown table id 'finance.paymnts': catalogs/table.yaml does not list it; did you mean 'finance.payments'?\n"), "\(invalid.stdout)")
+            // Without the catalog the same id is only checked for its shape, as before catalogs.
+            try FileManager.default.removeItem(atPath: repo + "/catalogs")
+            let valid = try accessctl("validate", "--repo", repo)
+            #expect(valid.status == 0, "\(valid.stdout)")
         }
     }
 }

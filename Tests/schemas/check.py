@@ -37,8 +37,9 @@ KINDS = {
     "service": "service.schema.json",
     "user": "user.schema.json",
     "group": "group.schema.json",
+    "catalog": "catalog.schema.json",
 }
-KIND_DIRS = {"services": "service", "users": "user", "groups": "group"}
+KIND_DIRS = {"services": "service", "users": "user", "groups": "group", "catalogs": "catalog"}
 
 
 class CoreConstructor(SafeConstructor):
@@ -158,7 +159,7 @@ def main():
             shown = f"{label}/{rel}"
             kind = kind_of(rel)
             if kind is None:
-                fail(f"{shown}: unknown file (not accessctl.yaml, services/, users/ or groups/*.yaml)")
+                fail(f"{shown}: unknown file (not accessctl.yaml, services/, users/, groups/ or catalogs/*.yaml)")
                 continue
             if kind not in validators:
                 fail(f"{shown}: no usable schema for kind {kind}")
@@ -188,7 +189,7 @@ def main():
         kind = kind_of(rel)
         target = fixture / "overlay" / rel
         if kind is None:
-            fail(f"{label}: {rel} is not an accessctl.yaml, services/, users/ or groups/ file")
+            fail(f"{label}: {rel} is not an accessctl.yaml, services/, users/, groups/ or catalogs/ file")
             continue
         if ".." in rel.split("/") or not target.is_file():
             fail(f"{label}: overlay/{rel} does not exist")

@@ -26,13 +26,15 @@ public enum DesiredStateLoader {
     /// Largest accepted skill file.
     public static let maxSkillBytes = 256 << 10
 
-    static let entityDirectories = ["services", "users", "groups"]
+    static let entityDirectories = ["services", "users", "groups", "catalogs"]
 
     enum FileKind {
         case config
         case service(String)
         case user(String)
         case group(String)
+        /// `catalogs/<type>.yaml`: the known ids of one resource type (see Catalogs.swift).
+        case catalog(String)
     }
 
     /// Reads, parses and validates every file of `source`.
@@ -71,6 +73,7 @@ public enum DesiredStateLoader {
         }
 
         var validator = Validator()
+        var catalogs = Catalogs()
         var sawConfig = false
         // Services first: their key prefixes are looked for in every file (the order of
         // decoding changes nothing else; diagnostics are sorted at the end).
@@ -78,7 +81,8 @@ public enum DesiredStateLoader {
         let others = yaml.filter { if case .service = $0.1 { false } else { true } }
         var serviceBytes: [(String, [UInt8])] = []
         for (entry, kind) in services {
-            if let bytes = try decode(entry, kind, source: source, validator: &validator, into: &diagnostics) {
+            if let bytes = try decode(entry, kind, source: source, validator: &validator, catalogs: &catalogs,
+                                      into: &diagnostics) {
                 serviceBytes.append((entry.path, bytes))
             }
         }
@@ -91,7 +95,8 @@ public enum DesiredStateLoader {
         }
         for (entry, kind) in others {
             if case .config = kind { sawConfig = true }
-            if let bytes = try decode(entry, kind, source: source, validator: &validator, into: &diagnostics) {
+            if let bytes = try decode(entry, kind, source: source, validator: &validator, catalogs: &catalogs,
+                                      into: &diagnostics) {
                 diagnostics += SecretScan.diagnostics(path: entry.path, bytes: bytes, markdown: false,
                                                       prefixes: validator.keyPrefixes, values: &validator.secretValues)
             }
@@ -111,6 +116,8 @@ public enum DesiredStateLoader {
         if validator.config.versionOK {
             // Cross-file rules only make sense once the format version is known.
             state = validator.validate(files: files, source: source, into: &diagnostics)
+            let known = catalogs.check(config: validator.config, groups: validator.groups, into: &diagnostics)
+            state?.catalogs = known
         }
         if !validator.secretValues.isEmpty { mask(validator.secretValues, in: &diagnostics) }
         diagnostics.sort()
@@ -125,7 +132,7 @@ public enum DesiredStateLoader {
     /// problems are reported, and the entity counts as present but unreadable so that
     /// references to it and rules that need it do not add follow-on errors.
     private static func decode(_ entry: RepoEntry, _ kind: FileKind, source: RepoSource, validator: inout Validator,
-                               into diagnostics: inout [Diagnostic]) throws(RepoReadError) -> [UInt8]? {
+                               catalogs: inout Catalogs, into diagnostics: inout [Diagnostic]) throws(RepoReadError) -> [UInt8]? {
         var root: Node?
         var readable = false
         var bytes: [UInt8]?
@@ -165,6 +172,8 @@ public enum DesiredStateLoader {
             } else {
                 validator.unreadable.groups.insert(id)
             }
+        case .catalog(let type):
+            catalogs.decode(type: type, path: entry.path, readable ? root : nil, readable: readable, into: &d)
         }
         diagnostics += d.items
         return bytes
@@ -208,7 +217,7 @@ public enum DesiredStateLoader {
             if Suggest.closest(to: stem, in: ["accessctl"]) != nil {
                 return .unknown("unknown file; did you mean 'accessctl.yaml'?")
             }
-            return .unknown("unknown file: entity files belong in services/, users/ or groups/ (one per file); other YAML files are not allowed outside dot-directories")
+            return .unknown("unknown file: entity files belong in services/, users/, groups/ or catalogs/ (one per file); other YAML files are not allowed outside dot-directories")
         }
         let directory = parts[0]
         if entityDirectories.contains(directory) {
@@ -223,13 +232,14 @@ public enum DesiredStateLoader {
         if let suggestion = Suggest.closest(to: directory, in: entityDirectories) {
             return .unknown("unknown file; did you mean '\(suggestion)/\(stem).yaml'?")
         }
-        return .unknown("unknown file: entity files belong in services/, users/ or groups/ (one per file); other YAML files are not allowed outside dot-directories")
+        return .unknown("unknown file: entity files belong in services/, users/, groups/ or catalogs/ (one per file); other YAML files are not allowed outside dot-directories")
     }
 
     private static func entity(directory: String, stem: String) -> Classification {
         let (pattern, noun, kind): (Rules.Pattern, String, FileKind) = switch directory {
         case "services": (Rules.serviceID, "service id", .service(stem))
         case "users": (Rules.userID, "user id", .user(stem))
+        case "catalogs": (Rules.resourceType, "resource type", .catalog(stem))
         default: (Rules.groupID, "group name", .group(stem))
         }
         guard pattern.matches(stem) else {

@@ -38,6 +38,8 @@ indirect enum LayoutRule: Sendable {
                 "connect": .sortedList,
                 "grants": .mapping(order: resourceTypes ?? [], restSorted: true, children: [:], other: .sortedList),
             ], other: .keep)
+        case .catalog:
+            return .mapping(order: Catalogs.keys, restSorted: false, children: ["ids": .sortedList], other: .keep)
         }
     }
 }

@@ -29,7 +29,7 @@ public struct FormatReport: Sendable {
 }
 
 /// `accessctl fmt`: canonical layout for every YAML file of a working directory (the files
-/// the directory loader reads: accessctl.yaml, services/, users/ and groups/ `*.yaml`; never
+/// the directory loader reads: accessctl.yaml, services/, users/, groups/ and catalogs/ `*.yaml`; never
 /// dot-paths or other files).
 ///
 /// Each file is formatted on its own (``FileFormatter``); one that fails is reported and
