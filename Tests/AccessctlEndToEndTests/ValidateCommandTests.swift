@@ -251,7 +251,7 @@ struct QueryCommandTests {
             try scratch.write("acme/groups/finance.yaml", finance.replacingOccurrences(of: "finance.payments,", with: "finance.paymnts,"))
             let invalid = try accessctl("validate", "--repo", repo)
             #expect(invalid.status == 1)
-            #expect(invalid.stdout.hasPrefix("groups/finance.yaml:6:28: error: unknown table id 'finance.paymnts': catalogs/table.yaml does not list it; did you mean 'finance.payments'?\n"), "\(invalid.stdout)")
+            #expect(invalid.stdout.hasPrefix("groups/finance.yaml:7:29: error: unknown table id 'finance.paymnts': catalogs/table.yaml does not list it; did you mean 'finance.payments'?\n"), "\(invalid.stdout)")
             // Without the catalog the same id is only checked for its shape, as before catalogs.
             try FileManager.default.removeItem(atPath: repo + "/catalogs")
             let valid = try accessctl("validate", "--repo", repo)

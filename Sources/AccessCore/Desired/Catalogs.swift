@@ -66,7 +66,7 @@ struct Catalogs {
                 continue
             }
             if config.typesOK && !types.contains(catalog.type) {
-                out.append(Diagnostic(path: catalog.path, severity: .error, message: "catalog of resource type '\(catalog.type)', which is not listed in resource_types of accessctl.yaml (\(types.joined(separator: ", ")))\(Suggest.hint(catalog.type, types.filter { $0 != "service" })); rename the file after a listed type, or add the type to resource_types"))
+                out.append(Diagnostic(path: catalog.path, severity: .error, message: "catalog of resource type '\(catalog.type)', which is not listed in resource_types of accessctl.yaml (\(types.joined(separator: ", ")))" + (Suggest.closest(to: catalog.type, in: types.filter { $0 != "service" }).map { "; did you mean 'catalogs/\($0).yaml'?" } ?? "; rename the file after a listed type, or add '\(catalog.type)' to resource_types")))
                 continue
             }
             known[catalog.type] = Set(catalog.ids.map(\.value))

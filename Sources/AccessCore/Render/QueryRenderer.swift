@@ -59,8 +59,8 @@ public enum QueryRenderer {
         out += "skill: \(explanation.skillPath)\n"
         out += "granted by: " + (explanation.grantedBy.isEmpty ? "(none)" : explanation.grantedBy.joined(separator: ", "))
         out += " (\(plural(explanation.grantedUsers, "user")))\n"
-        out += "connect: of groups: " + (explanation.connectedBy.isEmpty ? "(none)" : explanation.connectedBy.joined(separator: ", ")) + "\n"
-        out += "connections (\(explanation.connections.count), \(plural(explanation.keys, "key")) issued):\n"
+        out += "connected for every member of: " + (explanation.connectedBy.isEmpty ? "(none)" : explanation.connectedBy.joined(separator: ", ")) + "\n"
+        out += "connections (\(explanation.connections.count), \(explanation.keys) with a key):\n"
         for c in explanation.connections {
             out += "  \(c.user)  (\(c.because.joined(separator: "; ")))  "
             out += c.via.isEmpty ? "not granted by any of their groups" : "via \(c.via.joined(separator: ", "))"
