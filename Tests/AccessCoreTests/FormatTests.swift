@@ -522,11 +522,11 @@ struct FormatRepositoryTests {
     @Test func acmeFormatsWithoutRefusalAndMeansTheSame() throws {
         try Scratch.with { scratch in
             let repo = try scratch.copyTree(Self.acme, to: "acme")
-            #expect(try expectIdempotent(repo, label: "acme", types: acmeTypes) == 19)
+            #expect(try expectIdempotent(repo, label: "acme", types: acmeTypes) == 20)
             let before = try DesiredStateLoader.load(from: DirectorySource(path: repo))
             let report = try RepoFormatter.format(directory: repo, write: true)
             #expect(report.diagnostics.isEmpty)
-            #expect(report.fileCount == 19)
+            #expect(report.fileCount == 20)
             #expect(report.changed.isEmpty, "the shipped example is kept in canonical layout")
             let after = try DesiredStateLoader.load(from: DirectorySource(path: repo))
             #expect(after.state != nil && after.state == before.state)
