@@ -32,7 +32,7 @@ struct DocsExamplesTests {
             if parts.count == 1, path.hasPrefix("yaml-language-server: $schema=../.schemas/user.schema.json") {
                 return nil
             }
-            guard parts.count == 2, ["services", "users", "groups"].contains(parts[0]) else { return nil }
+            guard parts.count == 2, ["services", "users", "groups", "catalogs"].contains(parts[0]) else { return nil }
             return path
         }
 
