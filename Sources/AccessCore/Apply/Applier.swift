@@ -187,6 +187,8 @@ public enum Applier {
         /// `.service_env` whose key exchange failed, the files of a home the helper refused):
         /// address -> why (secret-free).
         var skipped: [String: String] = [:]
+        /// Connections whose key exchange (an issue or a rotation) failed this run.
+        var exchangeFailures: Set<String> = []
         /// Notes on actions done otherwise than planned (a `.service_env` written without a
         /// key whose exchange failed): address -> note.
         var notes: [String: String] = [:]
@@ -401,6 +403,7 @@ public enum Applier {
             var failures: [String: String] = [:]
             var succeeded = 0
             var issuedKeys: Set<String> = []
+            var failedExchanges: Set<String> = []
             let now = self.now
             try write { w in
                 for (row, result) in zip(rows, results) {
@@ -454,6 +457,7 @@ public enum Applier {
                         if error.httpStatus == 409 { updated.requestID = UUID().uuidString.lowercased() }
                         updated.attempts += 1
                         failures["connection.\(row.user).\(row.service)"] = error.message
+                        failedExchanges.insert("connection.\(row.user).\(row.service)")
                     }
                     try w.upsert(updated)
                 }
@@ -462,6 +466,7 @@ public enum Applier {
             self.failures.merge(failures) { a, _ in a }
             self.succeeded += succeeded
             done.formUnion(issuedKeys)
+            exchangeFailures = failedExchanges
         }
 
         // MARK: Step 4
@@ -480,7 +485,7 @@ public enum Applier {
             let fileActions = Dictionary(grouping: plan.actions.filter { $0.address.hasPrefix("file.") }) {
                 Self.user(of: $0.address) ?? ""
             }
-            let failedServices = Dictionary(grouping: failures.keys.filter { $0.hasPrefix("connection.") }) {
+            let failedServices = Dictionary(grouping: exchangeFailures) {
                 Self.user(of: $0) ?? ""
             }.mapValues { addresses in addresses.map { String($0[$0.index(after: $0.lastIndex(of: ".")!)...]) }.sorted() }
             for user in affected.sorted() {
