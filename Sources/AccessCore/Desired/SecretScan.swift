@@ -87,6 +87,10 @@ enum SecretScan {
         var lineNumber = 0
         var start = 0
         var inPEM = false
+        // The bytes a shape or a service's prefix can start with, looked up at each word start.
+        var starts = [Bool](repeating: false, count: 256)
+        for c in shapeStarts { starts[Int(c)] = true }
+        for key in prefixes { if let c = key.prefix.first { starts[Int(c)] = true } }
         while start <= bytes.count {
             lineNumber += 1
             var end = start
@@ -97,7 +101,8 @@ enum SecretScan {
             if inPEM {
                 if contains(line, "-----END ") { inPEM = false }
             } else if !isAllowed(line, markdown: markdown) {
-                scanLine(line, number: lineNumber, prefixes: prefixes, into: &findings, inPEM: &inPEM, rest: bytes[start...])
+                scanLine(line, number: lineNumber, prefixes: prefixes, starts: starts, into: &findings, inPEM: &inPEM,
+                         rest: bytes[start...])
             } else if pemStart(line) != nil && !contains(line, "-----END ") {
                 inPEM = true  // an allowed PEM block: its body lines are allowed too
             }
@@ -108,7 +113,7 @@ enum SecretScan {
 
     // MARK: - Lines
 
-    private static func scanLine(_ line: ArraySlice<UInt8>, number: Int, prefixes: [KeyPrefix],
+    private static func scanLine(_ line: ArraySlice<UInt8>, number: Int, prefixes: [KeyPrefix], starts: [Bool],
                                  into findings: inout [Finding], inPEM: inout Bool, rest: ArraySlice<UInt8>) {
         func column(_ index: Int) -> Int {
             1 + line[line.startIndex..<index].lazy.filter { $0 & 0xC0 != 0x80 }.count
@@ -128,7 +133,8 @@ enum SecretScan {
         var covered: [Range<Int>] = []
         var i = line.startIndex
         while i < line.endIndex {
-            if i == line.startIndex || !isAlnum(line[i - 1]), let shape = knownShape(line, at: i, prefixes: prefixes) {
+            if starts[Int(line[i])], i == line.startIndex || !isAlnum(line[i - 1]),
+               let shape = knownShape(line, at: i, prefixes: prefixes) {
                 let (kind, end) = shape
                 findings.append(Finding(line: number, column: column(i), kind: kind,
                                         value: String(decoding: line[i..<end], as: UTF8.self)))
@@ -155,7 +161,7 @@ enum SecretScan {
     /// Whether the line carries the allow comment.
     static func isAllowed(_ line: ArraySlice<UInt8>, markdown: Bool) -> Bool {
         var from = line.startIndex
-        while let found = firstRange(of: allowMarker, in: line[from...]) {
+        while let found = firstRange(of: "accessctl: allow-secret", in: line[from...]) {
             var j = found.lowerBound
             while j > line.startIndex && (line[j - 1] == 32 || line[j - 1] == 9) { j -= 1 }
             if j > line.startIndex && line[j - 1] == 35 /* # */ {
@@ -177,8 +183,11 @@ enum SecretScan {
 
     // MARK: - Known shapes
 
-    private static let stripe = ["sk_live_", "sk_test_", "rk_live_", "rk_test_"]
-    private static let github = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+    private static let stripe = ["sk_live_", "sk_test_", "rk_live_", "rk_test_"].map { Array($0.utf8) }
+    private static let github = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"].map { Array($0.utf8) }
+    /// The first bytes of the fixed shapes (`sk_`/`rk_`, `gh`, `xox`, `AKIA`/`ASIA`, `eyJ`):
+    /// any other byte starts none of them, and is only looked at for a service's prefix.
+    private static let shapeStarts: Set<UInt8> = Set("srgxAe".utf8)
 
     /// The kind and end of a known key shape starting at `i` (a word boundary), if any.
     private static func knownShape(_ line: ArraySlice<UInt8>, at i: Int, prefixes: [KeyPrefix]) -> (String, Int)? {
@@ -187,17 +196,20 @@ enum SecretScan {
             while end < line.endIndex && allowed(line[end]) { end += 1 }
             return end
         }
-        func hasPrefix(_ prefix: String) -> Bool {
-            let p = prefix.utf8
+        func hasPrefix(_ p: [UInt8]) -> Bool {
+            line.endIndex - i >= p.count && line[i..<(i + p.count)].elementsEqual(p)
+        }
+        func hasPrefix(_ prefix: StaticString) -> Bool {
+            let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
             return line.endIndex - i >= p.count && line[i..<(i + p.count)].elementsEqual(p)
         }
         for prefix in stripe where hasPrefix(prefix) {
-            let end = run(from: i + prefix.utf8.count, isAlnum)
-            if end - i - prefix.utf8.count >= 12 { return ("a Stripe secret key", end) }
+            let end = run(from: i + prefix.count, isAlnum)
+            if end - i - prefix.count >= 12 { return ("a Stripe secret key", end) }
         }
         for prefix in github where hasPrefix(prefix) {
-            let end = run(from: i + prefix.utf8.count, isAlnum)
-            if end - i - prefix.utf8.count >= 20 { return ("a GitHub token", end) }
+            let end = run(from: i + prefix.count, isAlnum)
+            if end - i - prefix.count >= 20 { return ("a GitHub token", end) }
         }
         if hasPrefix("github_pat_") {
             let end = run(from: i + 11) { isAlnum($0) || $0 == 95 }
@@ -253,7 +265,9 @@ enum SecretScan {
     // MARK: - Entropy
 
     /// Characters of a token for the entropy check: base64 and base64url.
-    static func isTokenCharacter(_ c: UInt8) -> Bool { isAlnum(c) || Rules.isAny(c, "+/=_-") }
+    static func isTokenCharacter(_ c: UInt8) -> Bool {
+        isAlnum(c) || c == 43 /* + */ || c == 47 /* / */ || c == 61 /* = */ || c == 95 /* _ */ || c == 45 /* - */
+    }
 
     static func isAlnum(_ c: UInt8) -> Bool { Rules.lower(c) || Rules.upper(c) || Rules.digit(c) }
 
@@ -299,8 +313,8 @@ enum SecretScan {
 
     // MARK: - Bytes
 
-    private static func firstRange(of needle: String, in haystack: ArraySlice<UInt8>) -> Range<Int>? {
-        let n = Array(needle.utf8)
+    private static func firstRange(of needle: StaticString, in haystack: ArraySlice<UInt8>) -> Range<Int>? {
+        let n = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
         guard haystack.count >= n.count else { return nil }
         var i = haystack.startIndex
         while i + n.count <= haystack.endIndex {
@@ -310,7 +324,7 @@ enum SecretScan {
         return nil
     }
 
-    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: String) -> Bool {
+    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: StaticString) -> Bool {
         firstRange(of: needle, in: haystack) != nil
     }
 }
