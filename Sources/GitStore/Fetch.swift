@@ -72,12 +72,19 @@ extension GitRepository {
         guard let remote else { throw .noResult(operation) }
         defer { git_remote_free(remote) }
 
-        let credentials = CredentialState.fromEnvironment()
-        return try withExtendedLifetime(credentials) { () throws(GitError) -> ObjectID in
+        let context = FetchContext(url: url, credentials: CredentialState.fromEnvironment())
+        let shown = redactingPassword(in: url)
+        // A failure of libgit2 in plain words, unless one of the callbacks already said it so.
+        func failure(_ code: Int32) -> GitError {
+            let error = GitError.last(code: code, operation: operation)
+            return context.refusals.contains(error.message) ? error : explainFetchFailure(error, url: shown)
+        }
+        return try withExtendedLifetime(context) { () throws(GitError) -> ObjectID in
             var options = git_fetch_options()
             try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), operation)
             options.callbacks.credentials = acquireCredential
-            options.callbacks.payload = Unmanaged.passUnretained(credentials).toOpaque()
+            options.callbacks.certificate_check = checkCertificate
+            options.callbacks.payload = Unmanaged.passUnretained(context).toOpaque()
             options.prune = GIT_FETCH_NO_PRUNE
             options.update_fetchhead = 0
             options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
@@ -85,24 +92,29 @@ extension GitRepository {
 
             // Connect and read the advertisement first, so that a missing
             // branch is reported before anything is downloaded.
-            try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &options.callbacks, &options.proxy_opts, nil),
-                      operation)
+            let connected = git_remote_connect(remote, GIT_DIRECTION_FETCH, &options.callbacks, &options.proxy_opts, nil)
+            if connected < 0 { throw failure(connected) }
             defer { git_remote_disconnect(remote) }
-            guard let advertised = try advertisedID(of: source, remote, operation) else {
+            let (advertised, branches) = try advertisedID(of: source, remote, operation)
+            guard let advertised else {
+                let known = branches.isEmpty ? "it has no branches at all"
+                    : "its branches: " + branches.prefix(10).joined(separator: ", ") + (branches.count > 10 ? ", ..." : "")
                 throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_REFERENCE.rawValue),
-                               message: "the remote has no branch '\(branch)'", operation: operation)
+                               message: "the remote has no branch '\(branch)' (\(known)); check `branch`",
+                               operation: operation)
             }
 
             let refspec = "+\(source):\(destination)"
             try withStringArray([refspec]) { (refspecs) throws(GitError) in
-                try check(git_remote_download(remote, refspecs, &options), operation)
+                let downloaded = git_remote_download(remote, refspecs, &options)
+                if downloaded < 0 { throw failure(downloaded) }
             }
             // Refuse a branch that names something other than a commit before
             // any reference moves.
             var oid = advertised.oid
             var size = 0
             var type = GIT_OBJECT_INVALID
-            try check(git_odb_read_header(&size, &type, odb, &oid), operation)
+            try checkRead(git_odb_read_header(&size, &type, odb, &oid), operation, repository: path)
             guard type == GIT_OBJECT_COMMIT else {
                 let name = git_object_type2string(type).map { String(cString: $0) } ?? "object"
                 throw GitError(code: GIT_EINVALID.rawValue, errorClass: Int32(GIT_ERROR_OBJECT.rawValue),
@@ -121,18 +133,22 @@ extension GitRepository {
     }
 }
 
-/// The id the connected `remote` advertises for `name`, or nil.
-private func advertisedID(of name: String, _ remote: OpaquePointer, _ operation: String) throws(GitError) -> ObjectID? {
+/// The id the connected `remote` advertises for `name`, or nil; and the names of the
+/// branches it advertises, sorted.
+private func advertisedID(of name: String, _ remote: OpaquePointer,
+                          _ operation: String) throws(GitError) -> (ObjectID?, [String]) {
     var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
     var count = 0
     try check(git_remote_ls(&heads, &count, remote), operation)
-    guard let heads else { return nil }
+    guard let heads else { return (nil, []) }
+    var branches: [String] = []
     for index in 0..<count {
-        guard let head = heads[index], let headName = head.pointee.name,
-              String(cString: headName) == name else { continue }
-        return withUnsafePointer(to: head.pointee.oid) { ObjectID($0) }
+        guard let head = heads[index], let headName = head.pointee.name else { continue }
+        let text = String(cString: headName)
+        if text == name { return (withUnsafePointer(to: head.pointee.oid) { ObjectID($0) }, []) }
+        if text.hasPrefix("refs/heads/") { branches.append(String(text.dropFirst(11))) }
     }
-    return nil
+    return (nil, branches.sorted())
 }
 
 /// Throws `GIT_ENOTFOUND` if `url` is a local path (no scheme, no `host:`)
@@ -142,11 +158,13 @@ private func expectLocalDirectory(_ url: String, _ operation: String) throws(Git
     var info = stat()
     if stat(url, &info) != 0 {
         throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
-                       message: "cannot read '\(url)': \(String(cString: strerror(errno)))", operation: operation)
+                       message: "there is no git repository at \(url): \(String(cString: strerror(errno))); check `remote`",
+                       operation: operation)
     }
     guard info.st_mode & S_IFMT == S_IFDIR else {
         throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
-                       message: "'\(url)' is not a directory", operation: operation)
+                       message: "there is no git repository at \(url): it is a file, not a directory; check `remote`",
+                       operation: operation)
     }
 }
 
@@ -306,8 +324,8 @@ private func acquireCredential(
         git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "credential callback called without a URL or state")
         return GIT_ERROR.rawValue
     }
-    let state = Unmanaged<CredentialState>.fromOpaque(payload).takeUnretainedValue()
-    let choice = state.next(url: String(cString: url), usernameFromURL: usernameFromURL.map { String(cString: $0) },
+    let context = Unmanaged<FetchContext>.fromOpaque(payload).takeUnretainedValue()
+    let choice = context.credentials.next(url: String(cString: url), usernameFromURL: usernameFromURL.map { String(cString: $0) },
                             allowed: CredentialTypes(rawValue: allowedTypes))
     switch choice {
     case .username(let user):
@@ -317,7 +335,65 @@ private func acquireCredential(
     case .userPassword(let user, let password):
         return git_credential_userpass_plaintext_new(out, user, password)
     case .refuse(let message):
+        context.refusals.insert(message)
         git_error_set_str(Int32(GIT_ERROR_NET.rawValue), message)
         return GIT_EAUTH.rawValue
+    }
+}
+
+// MARK: - Host keys
+
+/// What the callbacks of one fetch share: the URL, the credentials tried, and the messages
+/// they failed with (which are plain already).
+final class FetchContext {
+    let url: String
+    let credentials: CredentialState
+    var refusals: Set<String> = []
+
+    init(url: String, credentials: CredentialState) {
+        self.url = url
+        self.credentials = credentials
+    }
+
+    /// The port libgit2 connects to on `host`: the URL's, or 22.
+    func sshPort(of host: String) -> Int {
+        guard let (urlHost, port) = sshHostAndPort(url), urlHost == host else { return 22 }
+        return port ?? 22
+    }
+}
+
+/// The known_hosts file libgit2 reads: `$HOME/.ssh/known_hosts`.
+func knownHostsPath() -> String {
+    (environment("HOME") ?? "") + "/.ssh/known_hosts"
+}
+
+/// The `git_transport_certificate_check_cb` of ``GitRepository/fetch(remote:branch:into:)``.
+///
+/// libgit2 has already looked the SSH host key up in known_hosts (`valid`); when it did not
+/// find it, this says why in plain words: no line for the host, or a line with another key
+/// (the key changed: possibly a man-in-the-middle). TLS certificates are left to libgit2.
+private func checkCertificate(
+    _ cert: UnsafeMutablePointer<git_cert>?,
+    _ valid: Int32,
+    _ host: UnsafePointer<CChar>?,
+    _ payload: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard valid == 0, let cert, let host, let payload,
+          cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
+    let context = Unmanaged<FetchContext>.fromOpaque(payload).takeUnretainedValue()
+    return cert.withMemoryRebound(to: git_cert_hostkey.self, capacity: 1) { pointer -> Int32 in
+        let hostkey = pointer.pointee
+        guard hostkey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0,
+              hostkey.type.rawValue & GIT_CERT_SSH_SHA256.rawValue != 0,
+              let raw = hostkey.hostkey, hostkey.hostkey_len > 0 else { return GIT_PASSTHROUGH.rawValue }
+        let key = Array(UnsafeRawBufferPointer(start: raw, count: hostkey.hostkey_len))
+        let sha256 = withUnsafeBytes(of: hostkey.hash_sha256) { Array($0) }
+        let name = String(cString: host)
+        guard let message = hostKeyRefusal(host: name, port: context.sshPort(of: name), key: key, sha256: sha256,
+                                           knownHostsPath: knownHostsPath())
+        else { return GIT_PASSTHROUGH.rawValue }
+        context.refusals.insert(message)
+        git_error_set_str(Int32(GIT_ERROR_SSH.rawValue), message)
+        return GIT_ECERTIFICATE.rawValue
     }
 }

@@ -20,8 +20,15 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The readable name of ``errorClass``: "reference", "odb", "os", "repository", ...
     public let className: String
 
-    /// The message libgit2 gave.
+    /// What went wrong, in plain words: for the failures users meet (a missing or foreign
+    /// repository, an unknown branch, an unreachable remote, failed authentication, an
+    /// unknown or changed SSH host key, a corrupt object) what is wrong and how to fix it;
+    /// otherwise the message libgit2 gave.
     public let message: String
+
+    /// The message libgit2 gave, when ``message`` says it in other words; nil otherwise.
+    /// For debugging: ``description`` does not show it.
+    public let libgit2Message: String?
 
     /// What GitStore was doing, such as "open repository at /srv/desired".
     public let operation: String
@@ -33,12 +40,26 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
     ///   - errorClass: A libgit2 error class (`GIT_ERROR_*`).
     ///   - message: What went wrong.
     ///   - operation: What was being done.
-    public init(code: Int32, errorClass: Int32, message: String, operation: String) {
+    ///   - libgit2Message: libgit2's own message, when `message` rewords it.
+    public init(code: Int32, errorClass: Int32, message: String, operation: String, libgit2Message: String? = nil) {
         self.code = code
         self.errorClass = errorClass
         self.className = Self.className(of: errorClass)
         self.message = message
         self.operation = operation
+        self.libgit2Message = libgit2Message
+    }
+
+    /// The same error with `message` in plain words, keeping libgit2's code, class and text.
+    func reworded(_ plain: String) -> GitError {
+        GitError(code: code, errorClass: errorClass, message: plain, operation: operation,
+                 libgit2Message: libgit2Message ?? message)
+    }
+
+    /// The same error, done while `operation`.
+    func during(_ operation: String) -> GitError {
+        GitError(code: code, errorClass: errorClass, message: message, operation: operation,
+                 libgit2Message: libgit2Message)
     }
 
     /// "<operation>: <message> (libgit2 <className> error <code>)"; without the parenthesis

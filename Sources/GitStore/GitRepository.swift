@@ -50,7 +50,8 @@ public final class GitRepository {
         let operation = "open repository at \(path)"
         try check(libgit2InitCode, operation)
         var repo: OpaquePointer?
-        try check(git_repository_open_ext(&repo, path, flags, nil), operation)
+        let opened = git_repository_open_ext(&repo, path, flags, nil)
+        if opened < 0 { throw explainOpenFailure(GitError.last(code: opened, operation: operation), path: path) }
         guard let repo else { throw .noResult(operation) }
         var odb: OpaquePointer?
         let code = git_repository_odb(&odb, repo)
@@ -62,7 +63,9 @@ public final class GitRepository {
         // git_repository_head_unborn parses HEAD: 1 (unborn), 0 (born), < 0 (corrupt).
         let head = git_repository_head_unborn(repo)
         guard head >= 0 else {
-            let error = GitError.last(code: head, operation: operation)
+            let last = GitError.last(code: head, operation: operation)
+            let error = last.reworded("the repository is damaged: its HEAD cannot be read (\(last.message)); "
+                + "if it is a clone made by `apply --fetch`, remove it and fetch again")
             git_odb_free(odb)
             git_repository_free(repo)
             throw error
@@ -100,10 +103,27 @@ public final class GitRepository {
     ///   if its parent directory is missing (`GIT_ENOTFOUND`), or if the
     ///   repository cannot be created or opened.
     public static func initBare(path: String) throws(GitError) -> GitRepository {
+        try openOrCreateBare(path: path).repository
+    }
+
+    /// What ``openOrCreateBare(path:)`` found at its path.
+    public enum BareOrigin: Sendable, Equatable {
+        /// A bare repository, opened.
+        case existing
+        /// Nothing: the directory was created, with a new repository in it.
+        case createdDirectory
+        /// An empty directory, in which a new repository was created.
+        case initialisedEmptyDirectory
+    }
+
+    /// ``initBare(path:)``, saying whether the repository was there or is new, so that a
+    /// caller whose first use of a new repository fails can undo it
+    /// (``removeNewBare(path:origin:)``).
+    public static func openOrCreateBare(path: String) throws(GitError) -> (repository: GitRepository, origin: BareOrigin) {
         let operation = "create bare repository at \(path)"
         try check(libgit2InitCode, operation)
-        if let repository = try openBare(path, operation) { return repository }
-        try expectNothingAt(path, operation)
+        if let repository = try openBare(path, operation) { return (repository, .existing) }
+        let existed = try expectNothingAt(path, operation)
         try expectParentDirectory(of: path, operation)
         var options = git_repository_init_options()
         try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), operation)
@@ -115,7 +135,33 @@ public final class GitRepository {
         // GIT_EEXISTS: another process created it meanwhile; open that one.
         if code < 0 && code != GIT_EEXISTS.rawValue { throw GitError.last(code: code, operation: operation) }
         guard let repository = try openBare(path, operation) else { throw .noResult(operation) }
-        return repository
+        // GIT_EEXISTS: another process made it; it is that one's to undo.
+        if code == GIT_EEXISTS.rawValue { return (repository, .existing) }
+        return (repository, existed ? .initialisedEmptyDirectory : .createdDirectory)
+    }
+
+    /// Undoes ``openOrCreateBare(path:)``: removes the directory it created, or empties the
+    /// empty directory it initialised; does nothing for an existing repository. Call it only
+    /// when nothing else has used the new repository, after releasing it.
+    ///
+    /// - returns: False if something could not be removed.
+    @discardableResult
+    public static func removeNewBare(path: String, origin: BareOrigin) -> Bool {
+        switch origin {
+        case .existing: return true
+        case .createdDirectory: return removeTree(path)
+        case .initialisedEmptyDirectory:
+            guard let directory = opendir(path) else { return false }
+            var names: [String] = []
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(directory)
+            return names.allSatisfy { removeTree(path + "/" + $0) }
+        }
     }
 
     /// Opens the bare repository at exactly `path`; nil if there is no repository there.
@@ -152,7 +198,8 @@ public final class GitRepository {
     public func resolveCommit(_ spec: String) throws(GitError) -> ObjectID {
         let operation = "resolve '\(spec)'"
         var object: OpaquePointer?
-        try check(git_revparse_single(&object, repo, spec), operation)
+        let parsed = git_revparse_single(&object, repo, spec)
+        if parsed < 0 { throw explainResolveFailure(GitError.last(code: parsed, operation: operation), spec: spec, repository: path) }
         guard let object else { throw .noResult(operation) }
         defer { git_object_free(object) }
 
@@ -210,7 +257,7 @@ public final class GitRepository {
         let commitObject = try lookupCommit(commit, operation)
         defer { git_commit_free(commitObject) }
         var root: OpaquePointer?
-        try check(git_commit_tree(&root, commitObject), operation)
+        try checkRead(git_commit_tree(&root, commitObject), operation, repository: self.path)
         guard let root else { throw .noResult(operation) }
 
         // Depth-first walk with an explicit stack: deep trees cannot overflow
@@ -248,7 +295,7 @@ public final class GitRepository {
             let mode = git_tree_entry_filemode(entry).rawValue
             if mode == GIT_FILEMODE_TREE.rawValue {
                 var subtree: OpaquePointer?
-                try check(git_tree_lookup(&subtree, repo, git_tree_entry_id(entry)), operation)
+                try checkRead(git_tree_lookup(&subtree, repo, git_tree_entry_id(entry)), operation, repository: self.path)
                 guard let subtree else { throw .noResult(operation) }
                 path.append(UInt8(ascii: "/"))
                 stack.append(Frame(tree: subtree, next: 0, prefixLength: path.count))
@@ -291,7 +338,7 @@ public final class GitRepository {
         var oid = id.oid
         var size = 0
         var type = GIT_OBJECT_INVALID
-        try check(git_odb_read_header(&size, &type, odb, &oid), operation)
+        try checkRead(git_odb_read_header(&size, &type, odb, &oid), operation, repository: path)
         try expectBlob(type, id, operation)
         return size
     }
@@ -304,7 +351,7 @@ public final class GitRepository {
         let operation = "read blob \(id)"
         var oid = id.oid
         var object: OpaquePointer?
-        try check(git_odb_read(&object, odb, &oid), operation)
+        try checkRead(git_odb_read(&object, odb, &oid), operation, repository: path)
         guard let object else { throw .noResult(operation) }
         defer { git_odb_object_free(object) }
         try expectBlob(git_odb_object_type(object), id, operation)
@@ -383,7 +430,7 @@ public final class GitRepository {
     private func lookupCommit(_ id: ObjectID, _ operation: String) throws(GitError) -> OpaquePointer {
         var oid = id.oid
         var commit: OpaquePointer?
-        try check(git_commit_lookup(&commit, repo, &oid), operation)
+        try checkRead(git_commit_lookup(&commit, repo, &oid), operation, repository: path)
         guard let commit else { throw .noResult(operation) }
         return commit
     }
@@ -404,15 +451,35 @@ private func objectID(_ oid: UnsafePointer<git_oid>?, _ operation: String) throw
     return id
 }
 
-/// Throws `GIT_EEXISTS` unless `path` is missing or an empty directory.
-private func expectNothingAt(_ path: String, _ operation: String) throws(GitError) {
+/// Removes `path` and, if it is a directory (not a link to one), everything in it.
+private func removeTree(_ path: String) -> Bool {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return errno == ENOENT }
+    guard info.st_mode & S_IFMT == S_IFDIR else { return unlink(path) == 0 }
+    guard let directory = opendir(path) else { return false }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    closedir(directory)
+    let removed = names.map { removeTree(path + "/" + $0) }.allSatisfy { $0 }
+    return removed && rmdir(path) == 0
+}
+
+/// Throws `GIT_EEXISTS` unless `path` is missing or an empty directory; true if it is an
+/// empty directory.
+@discardableResult
+private func expectNothingAt(_ path: String, _ operation: String) throws(GitError) -> Bool {
     let exists = { (what: String) in
         GitError(code: GIT_EEXISTS.rawValue, errorClass: Int32(GIT_ERROR_REPOSITORY.rawValue),
                  message: "'\(path)' \(what)", operation: operation)
     }
     guard let directory = opendir(path) else {
         switch errno {
-        case ENOENT: return
+        case ENOENT: return false
         case ENOTDIR: throw exists("exists and is not a directory")
         default: throw exists("exists and cannot be read: \(String(cString: strerror(errno)))")
         }
@@ -426,6 +493,7 @@ private func expectNothingAt(_ path: String, _ operation: String) throws(GitErro
             throw exists("is neither a bare repository nor an empty directory")
         }
     }
+    return true
 }
 
 /// Throws `GIT_ENOTFOUND` unless the directory that would hold `path` exists

@@ -46,7 +46,15 @@ struct RepoOptions: ParsableArguments {
 
     func source() throws(RepoReadError) -> RepoSource {
         let path = repo ?? "."
-        if let ref { return try GitTreeSource(path: path, ref: ref) }
+        if let ref {
+            do {
+                return try GitTreeSource(path: path, ref: ref)
+            } catch {
+                // The server's clone read before the first --fetch: say what to run.
+                if let notFetched = Fetcher.notFetchedYet(path: path, ref: ref) { throw RepoReadError(notFetched) }
+                throw error
+            }
+        }
         return try DirectorySource(path: path)
     }
 

@@ -139,7 +139,7 @@ struct FetchTests {
 
             let error = #expect(throws: GitError.self) { try repository.fetch(remote: url, branch: "release") }
             #expect(error?.code == -3)
-            #expect(error?.message == "the remote has no branch 'release'")
+            #expect(error?.message == "the remote has no branch 'release' (its branches: main); check `branch`")
             #expect(error?.description.contains(url) == true)
             #expect(try scratch.references(of: "local") == ["\(head) refs/remotes/origin/main"])
         }

@@ -8,19 +8,58 @@ public enum Fetcher {
     /// is configured.
     public static func trackingRef(branch: String) -> String { "refs/remotes/origin/\(branch)" }
 
-    /// Fetches and returns the fetched commit id. A failure leaves the repository as it was.
+    /// Why the clone at `path` cannot be read at `ref` because nothing was fetched into it yet
+    /// (no clone at all, or a clone without that tracking ref); nil if `ref` is not a
+    /// tracking ref or the clone has it.
+    public static func notFetchedYet(path: String, ref: String) -> String? {
+        guard ref.hasPrefix("refs/remotes/origin/") else { return nil }
+        let branch = ref.dropFirst("refs/remotes/origin/".count)
+        var info = stat()
+        if lstat(path, &info) != 0 && errno == ENOENT {
+            return "no clone yet at \(path): run `accessctl apply --fetch` first (or `plan --fetch`), "
+                + "which creates it and fetches \(branch) into it"
+        }
+        guard let clone = try? GitRepository(path: path), clone.reference(ref) == nil else { return nil }
+        return "the clone at \(path) has no fetched \(branch) yet (no \(ref)): run `accessctl apply --fetch` "
+            + "first (or `plan --fetch`)"
+    }
+
+    /// Fetches and returns the fetched commit id. A failure leaves the repository as it was:
+    /// a clone created for this fetch is removed again (an empty directory that was
+    /// initialised is emptied again), so the next run starts from nothing too.
     public static func fetch(config: ServerConfig) throws(RepoReadError) -> String {
         guard let repository = config.repository else {
             throw RepoReadError("--fetch needs 'repository' (the server's bare clone) in the configuration")
         }
         guard let remote = config.remote else { throw RepoReadError("--fetch needs 'remote' in the configuration") }
         let branch = config.branch ?? "main"
+        let origin: GitRepository.BareOrigin
+        let fetched: Result<ObjectID, GitError>
         do {
-            // initBare opens an existing bare clone, or creates one in a missing or empty directory.
-            let repo = try GitRepository.initBare(path: repository)
-            return try repo.fetch(remote: remote, branch: branch, into: trackingRef(branch: branch)).hex
+            (fetched, origin) = try fetchIntoClone(at: repository, remote: remote, branch: branch)
         } catch {
             throw RepoReadError("fetch of \(branch) from \(redacted(remote)) failed: \(error.description)")
+        }
+        switch fetched {
+        case .success(let id):
+            return id.hex
+        case .failure(let error):
+            let removed = GitRepository.removeNewBare(path: repository, origin: origin)
+            let note = removed ? ""
+                : " (the new clone at \(repository) could not be removed completely: remove it by hand)"
+            throw RepoReadError("fetch of \(branch) from \(redacted(remote)) failed: \(error.description)\(note)")
+        }
+    }
+
+    /// Opens or creates the clone and fetches into it; the clone is closed on return, so a new
+    /// one can be removed after a failed fetch. Throws only when the clone cannot be opened.
+    private static func fetchIntoClone(at path: String, remote: String, branch: String)
+        throws(GitError) -> (Result<ObjectID, GitError>, GitRepository.BareOrigin) {
+        let (clone, origin) = try GitRepository.openOrCreateBare(path: path)
+        do {
+            return (.success(try clone.fetch(remote: remote, branch: branch, into: trackingRef(branch: branch))), origin)
+        } catch {
+            return (.failure(error), origin)
         }
     }
 }

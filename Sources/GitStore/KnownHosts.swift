@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a known_hosts file says about the host key an SSH server presented.
+enum HostKeyVerdict: Equatable {
+    /// A line names the host with this key.
+    case known
+    /// The file does not exist.
+    case noFile
+    /// No line names the host.
+    case unknownHost
+    /// Lines name the host, each with another key: the key changed, or someone is in between.
+    /// `lines` are their 1-based line numbers, `types` their key types.
+    case changed(lines: [Int], types: [String])
+}
+
+/// A known_hosts file as libgit2 (libssh2) reads it: one `names keytype base64-key [comment]`
+/// per line; names are a comma-separated list of host names and `[host]:port` forms, or one
+/// hashed name `|1|salt|hash` (HMAC-SHA1, as `ssh-keygen -H` writes). For a connection to
+/// port P, lines naming `[host]:P` or `host` count; lines with a marker (`@revoked`,
+/// `@cert-authority`) are not read.
+struct KnownHosts {
+    struct Entry {
+        let line: Int
+        let names: [String]
+        let hashed: (salt: [UInt8], hash: [UInt8])?
+        let type: String
+        let key: [UInt8]
+    }
+
+    let path: String
+    let entries: [Entry]
+
+    /// Reads `path`; nil if it cannot be opened.
+    static func read(path: String) -> KnownHosts? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<count])
+            if bytes.count > 16 << 20 { break }
+        }
+        return KnownHosts(path: path, text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    init(path: String, text: String) {
+        self.path = path
+        var entries: [Entry] = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            guard fields.count >= 3, !fields[0].hasPrefix("#"), !fields[0].hasPrefix("@"),
+                  let key = base64Decode(fields[2]) else { continue }
+            let names = String(fields[0])
+            var hashed: (salt: [UInt8], hash: [UInt8])?
+            if names.hasPrefix("|1|") {
+                let parts = names.split(separator: "|")
+                guard parts.count == 3, let salt = base64Decode(parts[1]), let hash = base64Decode(parts[2])
+                else { continue }
+                hashed = (salt, hash)
+            }
+            entries.append(Entry(line: index + 1, names: hashed == nil ? names.split(separator: ",").map(String.init) : [],
+                                 hashed: hashed, type: String(fields[1]), key: key))
+        }
+        self.entries = entries
+    }
+
+    /// What the file says about `key` (the SSH wire encoding of a public key) from `host` on `port`.
+    func verdict(host: String, port: Int, key: [UInt8]) -> HostKeyVerdict {
+        let candidates = ["[\(host)]:\(port)", host]
+        var others: [Entry] = []
+        for entry in entries where entry.names(any: candidates) {
+            if entry.key == key { return .known }
+            others.append(entry)
+        }
+        return others.isEmpty ? .unknownHost : .changed(lines: others.map(\.line), types: others.map(\.type))
+    }
+}
+
+extension KnownHosts.Entry {
+    func names(any candidates: [String]) -> Bool {
+        if let hashed {
+            return candidates.contains { hmacSHA1(key: hashed.salt, message: Array($0.utf8)) == hashed.hash }
+        }
+        return candidates.contains { names.contains($0) }
+    }
+}
+
+/// The plain-words message for a host key that libgit2 did not find in `knownHostsPath`, or
+/// nil when that file has it after all (libgit2's own message then stands).
+///
+/// - parameters:
+///   - host: The host connected to, as in the URL.
+///   - port: The port connected to.
+///   - key: The SSH wire encoding of the key the server presented.
+///   - sha256: The SHA-256 digest of `key`.
+///   - knownHostsPath: The known_hosts file libgit2 reads (`$HOME/.ssh/known_hosts`).
+func hostKeyRefusal(host: String, port: Int, key: [UInt8], sha256: [UInt8], knownHostsPath: String) -> String? {
+    let type = sshKeyType(key) ?? "key"
+    let presented = "\(type) SHA256:\(base64Encode(sha256, padding: false))"
+    let name = port == 22 ? host : "[\(host)]:\(port)"
+    let keyscan = "ssh-keyscan \(port == 22 ? "" : "-p \(port) ")-t \(type.hasPrefix("ssh-") ? String(type.dropFirst(4)) : type) \(host)"
+    let add = "compare it with the fingerprint your git host publishes (`\(keyscan) | ssh-keygen -lf -` prints it), "
+        + "and if they match, add the key: `\(keyscan) >> \(knownHostsPath)`"
+    switch KnownHosts.read(path: knownHostsPath)?.verdict(host: host, port: port, key: key) ?? .noFile {
+    case .known:
+        return nil
+    case .noFile:
+        return "the SSH host key of \(name) is unknown: \(knownHostsPath) does not exist. The server presented "
+            + "\(presented); \(add)"
+    case .unknownHost:
+        return "the SSH host key of \(name) is unknown: \(knownHostsPath) has no line for \(name). The server "
+            + "presented \(presented); \(add)"
+    case .changed(let lines, let types):
+        let lineList = lines.count == 1 ? "line \(lines[0])" : "lines " + lines.map(String.init).joined(separator: ", ")
+        let known = Array(Set(types)).sorted().joined(separator: ", ")
+        return "WARNING: the SSH host key of \(name) has CHANGED: \(knownHostsPath) (\(lineList)) holds a different "
+            + "\(known) key for it, but the server presented \(presented). Someone may be intercepting the "
+            + "connection (a man-in-the-middle attack), or the git host replaced its key. Nothing was fetched. "
+            + "Do not change \(knownHostsPath) until the git host's administrators have confirmed the new "
+            + "fingerprint; then replace the old line (`ssh-keygen -R \(name) -f \(knownHostsPath)` removes it)"
+    }
+}
+
+/// The key type at the start of an SSH public key blob (`ssh-ed25519`, `ssh-rsa`, ...).
+func sshKeyType(_ blob: [UInt8]) -> String? {
+    guard blob.count >= 4 else { return nil }
+    let length = Int(blob[0]) << 24 | Int(blob[1]) << 16 | Int(blob[2]) << 8 | Int(blob[3])
+    guard length > 0, length <= 64, blob.count >= 4 + length else { return nil }
+    return String(validating: blob[4..<(4 + length)], as: UTF8.self)
+}
+
+// MARK: - Base64, SHA-1, HMAC-SHA1 (for hashed known_hosts names)
+
+private let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+func base64Encode(_ bytes: [UInt8], padding: Bool = true) -> String {
+    var out: [UInt8] = []
+    out.reserveCapacity((bytes.count + 2) / 3 * 4)
+    var index = 0
+    while index < bytes.count {
+        let b0 = bytes[index], b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
+        let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
+        out.append(base64Alphabet[Int(b0 >> 2)])
+        out.append(base64Alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
+        if index + 1 < bytes.count { out.append(base64Alphabet[Int((b1 & 15) << 2 | b2 >> 6)]) } else if padding { out.append(61) }
+        if index + 2 < bytes.count { out.append(base64Alphabet[Int(b2 & 63)]) } else if padding { out.append(61) }
+        index += 3
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func base64Decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
+    var out: [UInt8] = []
+    var accumulator: UInt32 = 0
+    var bits = 0
+    for c in text.utf8 {
+        let value: UInt8
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "+"): value = 62
+        case UInt8(ascii: "/"): value = 63
+        case UInt8(ascii: "="): continue
+        default: return nil
+        }
+        accumulator = accumulator << 6 | UInt32(value)
+        bits += 6
+        if bits >= 8 {
+            bits -= 8
+            out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+        }
+    }
+    return out.isEmpty ? nil : out
+}
+
+func sha1(_ message: [UInt8]) -> [UInt8] {
+    var h: [UInt32] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0]
+    var data = message
+    data.append(0x80)
+    while data.count % 64 != 56 { data.append(0) }
+    let bitLength = UInt64(message.count) * 8
+    for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+    var w = [UInt32](repeating: 0, count: 80)
+    for chunk in stride(from: 0, to: data.count, by: 64) {
+        for i in 0..<16 {
+            w[i] = UInt32(data[chunk + 4 * i]) << 24 | UInt32(data[chunk + 4 * i + 1]) << 16
+                | UInt32(data[chunk + 4 * i + 2]) << 8 | UInt32(data[chunk + 4 * i + 3])
+        }
+        for i in 16..<80 {
+            let x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
+            w[i] = x << 1 | x >> 31
+        }
+        var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4]
+        for i in 0..<80 {
+            let (f, k): (UInt32, UInt32) = switch i {
+            case 0..<20: ((b & c) | (~b & d), 0x5A82_7999)
+            case 20..<40: (b ^ c ^ d, 0x6ED9_EBA1)
+            case 40..<60: ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC)
+            default: (b ^ c ^ d, 0xCA62_C1D6)
+            }
+            let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ w[i]
+            e = d
+            d = c
+            c = b << 30 | b >> 2
+            b = a
+            a = temp
+        }
+        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e
+    }
+    return h.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
+}
+
+func hmacSHA1(key: [UInt8], message: [UInt8]) -> [UInt8] {
+    var block = key.count > 64 ? sha1(key) : key
+    block += [UInt8](repeating: 0, count: 64 - block.count)
+    let inner = sha1(block.map { $0 ^ 0x36 } + message)
+    return sha1(block.map { $0 ^ 0x5C } + inner)
+}
