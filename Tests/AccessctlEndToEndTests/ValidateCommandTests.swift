@@ -125,7 +125,7 @@ struct ValidateCommandTests {
 
         let notGit = try accessctl("validate", "--repo", acme + "/users", "--ref", "HEAD")
         #expect(notGit.status == 1)
-        #expect(notGit.stderr.contains("could not find repository"))
+        #expect(notGit.stderr.contains("\(acme)/users is not a git repository"))
 
         try Scratch.with { scratch in
             try scratch.copyTree(acme, to: "acme")
