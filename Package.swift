@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -29,7 +30,11 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        .target(name: "GitStore", dependencies: ["CGit2"], exclude: ["README.md"]),
+        .target(
+            name: "GitStore",
+            dependencies: ["CGit2", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]
+        ),
         .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
         .target(name: "AccessModel", dependencies: ["Digest"], exclude: ["README.md"]),
         .target(

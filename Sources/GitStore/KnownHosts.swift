@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -135,91 +137,22 @@ func sshKeyType(_ blob: [UInt8]) -> String? {
     return String(validating: blob[4..<(4 + length)], as: UTF8.self)
 }
 
-// MARK: - Base64, SHA-1, HMAC-SHA1 (for hashed known_hosts names)
+// MARK: - Base64 and HMAC-SHA1 (for hashed known_hosts names)
 
-private let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
+/// Standard base64, optionally without the `=` padding (OpenSSH's `SHA256:` form).
 func base64Encode(_ bytes: [UInt8], padding: Bool = true) -> String {
-    var out: [UInt8] = []
-    out.reserveCapacity((bytes.count + 2) / 3 * 4)
-    var index = 0
-    while index < bytes.count {
-        let b0 = bytes[index], b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
-        let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
-        out.append(base64Alphabet[Int(b0 >> 2)])
-        out.append(base64Alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
-        if index + 1 < bytes.count { out.append(base64Alphabet[Int((b1 & 15) << 2 | b2 >> 6)]) } else if padding { out.append(61) }
-        if index + 2 < bytes.count { out.append(base64Alphabet[Int(b2 & 63)]) } else if padding { out.append(61) }
-        index += 3
-    }
-    return String(decoding: out, as: UTF8.self)
+    let text = Data(bytes).base64EncodedString()
+    return padding ? text : String(text.prefix { $0 != "=" })
 }
 
+/// Standard base64 with or without padding; nil when it is not base64.
 func base64Decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-    var out: [UInt8] = []
-    var accumulator: UInt32 = 0
-    var bits = 0
-    for c in text.utf8 {
-        let value: UInt8
-        switch c {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - UInt8(ascii: "a") + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - UInt8(ascii: "0") + 52
-        case UInt8(ascii: "+"): value = 62
-        case UInt8(ascii: "/"): value = 63
-        case UInt8(ascii: "="): continue
-        default: return nil
-        }
-        accumulator = accumulator << 6 | UInt32(value)
-        bits += 6
-        if bits >= 8 {
-            bits -= 8
-            out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-        }
-    }
-    return out.isEmpty ? nil : out
+    var padded = String(text)
+    while padded.utf8.count % 4 != 0 { padded += "=" }
+    return Data(base64Encoded: padded).map { Array($0) }
 }
 
-func sha1(_ message: [UInt8]) -> [UInt8] {
-    var h: [UInt32] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0]
-    var data = message
-    data.append(0x80)
-    while data.count % 64 != 56 { data.append(0) }
-    let bitLength = UInt64(message.count) * 8
-    for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-    var w = [UInt32](repeating: 0, count: 80)
-    for chunk in stride(from: 0, to: data.count, by: 64) {
-        for i in 0..<16 {
-            w[i] = UInt32(data[chunk + 4 * i]) << 24 | UInt32(data[chunk + 4 * i + 1]) << 16
-                | UInt32(data[chunk + 4 * i + 2]) << 8 | UInt32(data[chunk + 4 * i + 3])
-        }
-        for i in 16..<80 {
-            let x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
-            w[i] = x << 1 | x >> 31
-        }
-        var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4]
-        for i in 0..<80 {
-            let (f, k): (UInt32, UInt32) = switch i {
-            case 0..<20: ((b & c) | (~b & d), 0x5A82_7999)
-            case 20..<40: (b ^ c ^ d, 0x6ED9_EBA1)
-            case 40..<60: ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC)
-            default: (b ^ c ^ d, 0xCA62_C1D6)
-            }
-            let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ w[i]
-            e = d
-            d = c
-            c = b << 30 | b >> 2
-            b = a
-            a = temp
-        }
-        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e
-    }
-    return h.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
-}
-
+/// HMAC-SHA1, as `ssh-keygen -H` hashes host names (swift-crypto).
 func hmacSHA1(key: [UInt8], message: [UInt8]) -> [UInt8] {
-    var block = key.count > 64 ? sha1(key) : key
-    block += [UInt8](repeating: 0, count: 64 - block.count)
-    let inner = sha1(block.map { $0 ^ 0x36 } + message)
-    return sha1(block.map { $0 ^ 0x5C } + inner)
+    Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: SymmetricKey(data: key)))
 }

@@ -35,18 +35,17 @@ private struct HostKey {
 
 @Suite("SSH host keys against known_hosts", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen")))
 struct KnownHostsTests {
-    @Test("SHA-1 and HMAC-SHA1 match the published test vectors")
+    @Test("hashed host names (HMAC-SHA1) and base64 as OpenSSH writes them")
     func digests() {
         let hex = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined() }
-        #expect(hex(sha1(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
-        #expect(hex(sha1([])) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
-        #expect(hex(sha1(Array(String(repeating: "a", count: 1000).utf8))) == "291e9a6c66994949b57ba5e650361e98fc36b1ba")
         // RFC 2202, test case 2.
         #expect(hex(hmacSHA1(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
             == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
         #expect(base64Encode([1, 2, 3, 4]) == "AQIDBA==")
         #expect(base64Encode([1, 2, 3, 4], padding: false) == "AQIDBA")
         #expect(base64Decode("AQIDBA==") == [1, 2, 3, 4])
+        #expect(base64Decode("AQIDBA") == [1, 2, 3, 4])
+        #expect(base64Decode("not base64!") == nil)
     }
 
     @Test("a known key, an unknown host and a changed key, in plain and hashed files")
