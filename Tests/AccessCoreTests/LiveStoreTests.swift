@@ -552,18 +552,19 @@ struct LiveStoreTests {
             let store = try LiveStore(path: scratch.path("live.db"))
             let (first, second) = try store.write { w in
                 let first = try w.insertRun(LiveRun(commit: "abc", author: "Ada", startedAt: 10, finishedAt: 12,
-                                                    result: "ok", counts: ["create": 2, "connect": 1]))
+                                                    result: .applied, counts: ["create": 2, "connect": 1]))
                 try w.insertAudit(LiveAuditEntry(runID: first, at: 11, action: "create", address: "user.ann",
                                                  detail: "added in desired state", actor: "Ada"))
                 try w.insertAudit(LiveAuditEntry(runID: first, at: 11, action: "connect", address: "connection.ann.crm"))
                 let second = try w.insertRun(LiveRun(commit: nil, author: nil, startedAt: 20, finishedAt: nil,
-                                                     result: "refused"))
+                                                     result: .refused(.massRemoval), message: "the plan removes 9 of 30"))
                 return (first, second)
             }
             #expect(second > first)
             #expect(try store.runs() == [
-                LiveRun(id: second, commit: nil, author: nil, startedAt: 20, finishedAt: nil, result: "refused"),
-                LiveRun(id: first, commit: "abc", author: "Ada", startedAt: 10, finishedAt: 12, result: "ok",
+                LiveRun(id: second, commit: nil, author: nil, startedAt: 20, finishedAt: nil, result: .refused(.massRemoval),
+                        message: "the plan removes 9 of 30"),
+                LiveRun(id: first, commit: "abc", author: "Ada", startedAt: 10, finishedAt: 12, result: .applied,
                         counts: ["connect": 1, "create": 2]),
             ])
             #expect(try store.runs(limit: 1).map(\.id) == [second])

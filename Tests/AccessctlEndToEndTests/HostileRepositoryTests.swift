@@ -377,9 +377,10 @@ struct HostileRepositoryTests {
                 #expect(try Observed(setup) == before, "\(hostile.name): the apply changed something")
                 let runs = try Self.runs(setup)
                 let head = try scratch.git("rev-parse", "HEAD", in: "repo")
-                let recorded = runs.count == runCount + 1 && runs.first?.result.hasPrefix("invalid: ") == true
-                    && runs.first?.commit == head && runs.first.map { run in lines.contains { run.result.hasSuffix(", first " + $0) } } == true
-                #expect(recorded, "\(hostile.name): run not recorded as invalid: \(runs.first?.result ?? "none")")
+                let recorded = runs.count == runCount + 1 && runs.first?.result.stored.hasPrefix("invalid: ") == true
+                    && runs.first?.commit == head
+                    && runs.first.map { run in lines.contains { run.result.stored.hasSuffix(", first " + $0) } } == true
+                #expect(recorded, "\(hostile.name): run not recorded as invalid: \(runs.first?.result.stored ?? "none")")
                 runCount = runs.count
                 try scratch.git("reset", "-q", "--hard", good, in: "repo")
                 try scratch.git("clean", "-q", "-fd", in: "repo")

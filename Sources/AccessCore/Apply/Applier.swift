@@ -86,20 +86,21 @@ public enum Applier {
         let author = commit == nil ? nil : (source as? GitTreeSource)?.author
         /// Records a run stopped before any change, so that `log` and `status` show why the
         /// server stays where it is.
-        func recordStopped(_ result: String, refusal: ApplyRefusal? = nil) {
+        func recordStopped(_ result: RunResult, message: String?) {
             let run = LiveRun(commit: commit, author: author, startedAt: settings.now, finishedAt: settings.now,
-                              result: result, counts: [:], refusedBy: refusal?.guardName.rawValue, message: refusal?.message)
+                              result: result, counts: [:], message: message)
             try? store.write { w in _ = try w.insertRun(run) }
         }
         /// Records the refusal as a `refused` run and throws it (exit 4).
         func refuse(_ refusal: ApplyRefusal) throws(ApplyError) -> Never {
-            recordStopped("refused", refusal: refusal)
+            recordStopped(.refused(refusal.guardName), message: refusal.message)
             throw .refused(refusal)
         }
         guard let desired = load.state else {
             let errors = load.diagnostics.filter { $0.severity == .error }
             let first = errors.first.map { ", first \($0.description)" } ?? ""
-            recordStopped("invalid: \(errors.count) error\(errors.count == 1 ? "" : "s")\(first)")
+            let summary = "\(errors.count) error\(errors.count == 1 ? "" : "s")\(first)"
+            recordStopped(.invalid(summary), message: summary)
             throw .invalid(load)
         }
         if let allowed = settings.allowedSigners {
@@ -138,7 +139,7 @@ public enum Applier {
         var run = Run(store: store, plan: plan, desired: desired, live: live, homes: homes, settings: settings,
                       now: now, commit: commit, author: author)
         guard plan.summary.hasChanges else {
-            try run.record(result: "no changes")
+            try run.record(result: .noChanges)
             return ApplyReport(plan: plan, runID: run.runID, failures: [:], succeeded: 0)
         }
         guard settings.confirm(plan) else { throw .failed("apply cancelled; nothing was changed") }
@@ -159,10 +160,10 @@ public enum Applier {
         } catch {
             // The run is recorded as failed, with what failed so far; the next run goes on.
             let message = if case .failed(let text) = error { text } else { "\(error)" }
-            try? run.record(result: "failed: \(message)", message: message)
+            try? run.record(result: .failed(message), message: message)
             throw error
         }
-        try run.record(result: run.failures.isEmpty ? "applied" : "partly applied")
+        try run.record(result: run.failures.isEmpty ? .applied : .partlyApplied)
         timer.lap("apply: run record")
         run.log()
         return ApplyReport(plan: plan, runID: run.runID, failures: run.failures, succeeded: run.succeeded)
@@ -227,7 +228,7 @@ public enum Applier {
             let referenced = Set(live.connections.map(\.service)).union(live.retiredTokens.map(\.service))
             var deferred: [String] = []
             var deferredUsers: [String] = []
-            let started = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: nil, result: "running")
+            let started = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: nil, result: .running)
             var id: Int64?
             try write { w in
                 // The run and what it is about to do are recorded with its first change, so
@@ -683,7 +684,8 @@ public enum Applier {
             for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !planned.contains(address) {
                 logger.error("failed", metadata: base.merging(["address": "\(address)", "error": "\(failure)"]) { _, new in new })
             }
-            logger.info("run finished", metadata: base.merging(["result": "\(failures.isEmpty ? "applied" : "partly applied")",
+            let result: RunResult = failures.isEmpty ? .applied : .partlyApplied
+            logger.info("run finished", metadata: base.merging(["result": "\(result.stored)",
                                                                 "failed": "\(failures.count)"]) { _, new in new })
         }
 
@@ -713,7 +715,7 @@ public enum Applier {
         /// Records the outcome: the run's result and counts, and each failure on the audit rows
         /// of its address (or a `failed` row of its own). A run without changes is recorded
         /// here in full.
-        mutating func record(result: String, message: String? = nil) throws(ApplyError) {
+        mutating func record(result: RunResult, message: String? = nil) throws(ApplyError) {
             // What was done, by the kind of its planned action; failures as failures.
             let summary = PlanSummary(plan.actions.filter { done.contains($0.address) })
             var counts: [String: Int] = [

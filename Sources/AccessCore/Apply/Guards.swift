@@ -4,35 +4,10 @@ import AccessModel
 /// refused run is recorded in `runs` with result `refused`, the guard's name and the
 /// message, so `log` and `status` show why the server stays where it is.
 public struct ApplyRefusal: Error, Sendable, Hashable {
-    /// The guard that refused; its raw value is what `runs.refused_by` stores.
-    public enum Guard: String, Sendable, Hashable, CaseIterable {
-        /// The desired state is empty but the live state is not.
-        case emptyDesiredState = "empty-desired-state"
-        /// The plan removes more than the configured share of memberships, grants or connections.
-        case massRemoval = "mass-removal"
-        /// The commit does not descend from the last applied one.
-        case fastForward = "fast-forward"
-        /// The commit's signature does not verify against `allowed_signers`.
-        case signature
-        /// A saved plan whose desired or live state changed since it was computed.
-        case stalePlan = "stale-plan"
-
-        /// How `log` and `status` name it: "the mass-removal guard".
-        public var title: String {
-            switch self {
-            case .emptyDesiredState: "the empty-desired-state guard"
-            case .massRemoval: "the mass-removal guard"
-            case .fastForward: "the fast-forward guard"
-            case .signature: "the signature check"
-            case .stalePlan: "the saved-plan check (stale plan)"
-            }
-        }
-    }
-
-    public var guardName: Guard
+    public var guardName: RefusalGuard
     public var message: String
 
-    public init(_ guardName: Guard, _ message: String) {
+    public init(_ guardName: RefusalGuard, _ message: String) {
         self.guardName = guardName
         self.message = message
     }

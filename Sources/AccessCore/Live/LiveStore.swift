@@ -203,7 +203,8 @@ public final class LiveStore {
                     let countsJSON: String = row[6]
                     let counts = (try? JSONDecoder().decode([String: Int].self, from: Data(countsJSON.utf8))) ?? [:]
                     runs.append(LiveRun(id: row[0], commit: row[1], author: row[2], startedAt: row[3],
-                                        finishedAt: row[4], result: row[5], counts: counts, refusedBy: row[7], message: row[8]))
+                                        finishedAt: row[4], result: RunResult(stored: row[5], refusedBy: row[7]), counts: counts,
+                                        message: row[8]))
                 }
                 return runs
             }
@@ -212,6 +213,10 @@ public final class LiveStore {
         }
     }
 
+    /// `'applied', 'partly applied', 'no changes'`: ``RunResult/reachedCommit`` as SQL
+    /// literals (constants of this build, never input).
+    static let reachedCommitSQL = RunResult.reachedCommit.map { "'\($0.stored)'" }.joined(separator: ", ")
+
     /// The commit of the most recent run that applied a commit (fully, partly, or found
     /// nothing to change): the base of the fast-forward check.
     public func lastAppliedCommit() throws(LiveStoreError) -> String? {
@@ -219,7 +224,7 @@ public final class LiveStore {
             return try queue.read { db in
                 try String.fetchOne(db, sql: """
                     SELECT commit_id FROM runs
-                    WHERE commit_id IS NOT NULL AND result IN ('applied', 'partly applied', 'no changes')
+                    WHERE commit_id IS NOT NULL AND result IN (\(Self.reachedCommitSQL))
                     ORDER BY id DESC LIMIT 1
                     """)
             }
@@ -234,7 +239,7 @@ public final class LiveStore {
         do {
             return try queue.read { db in
                 try Int64.fetchOne(db, sql: """
-                    SELECT started_at FROM runs WHERE result IN ('applied', 'partly applied', 'no changes')
+                    SELECT started_at FROM runs WHERE result IN (\(Self.reachedCommitSQL))
                     ORDER BY id DESC LIMIT 1
                     """)
             }
@@ -249,15 +254,16 @@ public final class LiveStore {
     public func refusalsSinceLastRun() throws(LiveStoreError) -> [LiveRun] {
         do {
             return try queue.read { db in
-                let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM runs WHERE result != 'refused'") ?? 0
+                let refused = RunResult.refused(nil).stored
+                let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM runs WHERE result != ?", arguments: [refused]) ?? 0
                 var runs: [LiveRun] = []
                 let cursor = try Row.fetchCursor(db, sql: """
                     SELECT id, commit_id, author, started_at, finished_at, result, refused_by, message
-                    FROM runs WHERE id > ? AND result = 'refused' ORDER BY id DESC
-                    """, arguments: [last])
+                    FROM runs WHERE id > ? AND result = ? ORDER BY id DESC
+                    """, arguments: [last, refused])
                 while let row = try cursor.next() {
                     runs.append(LiveRun(id: row[0], commit: row[1], author: row[2], startedAt: row[3], finishedAt: row[4],
-                                        result: row[5], refusedBy: row[6], message: row[7]))
+                                        result: RunResult(stored: row[5], refusedBy: row[6]), message: row[7]))
                 }
                 return runs
             }
@@ -478,18 +484,16 @@ public struct LiveRun: Sendable, Hashable {
     public var startedAt: Int64
     /// Unix seconds.
     public var finishedAt: Int64?
-    /// For example `ok`, `partial`, `failed`, `refused`.
-    public var result: String
+    /// What became of it (stored as ``RunResult/stored``; a refused run's guard in `refused_by`).
+    public var result: RunResult
     /// Action counts, stored as a JSON object with sorted keys: what the run did, not what it
     /// planned (a failed exchange is counted in `failed`, never in `keys_issued`).
     public var counts: [String: Int]
-    /// For a `refused` run: the guard that refused it (``ApplyRefusal/Guard`` raw value).
-    public var refusedBy: String?
     /// For a refused or stopped run: why, secret-free.
     public var message: String?
 
     public init(id: Int64? = nil, commit: String?, author: String?, startedAt: Int64, finishedAt: Int64?,
-                result: String, counts: [String: Int] = [:], refusedBy: String? = nil, message: String? = nil) {
+                result: RunResult, counts: [String: Int] = [:], message: String? = nil) {
         self.id = id
         self.commit = commit
         self.author = author
@@ -497,7 +501,6 @@ public struct LiveRun: Sendable, Hashable {
         self.finishedAt = finishedAt
         self.result = result
         self.counts = counts
-        self.refusedBy = refusedBy
         self.message = message
     }
 }

@@ -148,22 +148,27 @@ public struct LiveStoreWriter {
         try execute("""
             INSERT INTO runs (commit_id, author, started_at, finished_at, result, counts, refused_by, message)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, [run.commit, run.author, run.startedAt, run.finishedAt, run.result, try Self.json(run.counts),
-                  run.refusedBy, run.message], "run")
+            """, [run.commit, run.author, run.startedAt, run.finishedAt, run.result.stored, try Self.json(run.counts),
+                  Self.refusedBy(run.result), run.message], "run")
         return db.lastInsertedRowID
     }
 
+    /// The guard of a refused run, as `runs.refused_by` stores it.
+    static func refusedBy(_ result: RunResult) -> String? {
+        if case .refused(let refusal) = result { refusal?.rawValue } else { nil }
+    }
+
     /// Sets the outcome of a run inserted when it started.
-    public func finishRun(_ id: Int64, result: String, finishedAt: Int64, counts: [String: Int],
+    public func finishRun(_ id: Int64, result: RunResult, finishedAt: Int64, counts: [String: Int],
                           message: String? = nil) throws(LiveStoreError) {
-        try execute("UPDATE runs SET result = ?, finished_at = ?, counts = ?, message = ? WHERE id = ?",
-                    [result, finishedAt, try Self.json(counts), message, id], "run \(id)")
+        try execute("UPDATE runs SET result = ?, finished_at = ?, counts = ?, message = ?, refused_by = ? WHERE id = ?",
+                    [result.stored, finishedAt, try Self.json(counts), message, Self.refusedBy(result), id], "run \(id)")
     }
 
     /// Marks runs still `running` as `interrupted`: under the apply lock, no other run is
     /// running, so such a run was killed before it could record its outcome.
     public func markInterruptedRuns() throws(LiveStoreError) {
-        try execute("UPDATE runs SET result = 'interrupted' WHERE result = 'running'", [], "runs")
+        try execute("UPDATE runs SET result = ? WHERE result = ?", [RunResult.interrupted.stored, RunResult.running.stored], "runs")
     }
 
     /// Appends `; <OUTCOME>: <detail>` (`SKIPPED`, `NOTE`) to the audit rows of `address` in

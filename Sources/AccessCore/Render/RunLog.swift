@@ -17,11 +17,11 @@ public enum RunLog {
         var out = ""
         for (run, entries) in runs {
             let counts = run.counts.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-            out += "run \(run.id ?? 0)  \(time(run.startedAt))  \(resultText(run))"
+            out += "run \(run.id ?? 0)  \(time(run.startedAt))  \(resultText(run.result))"
             out += "  commit \(run.commit.map { String($0.prefix(12)) } ?? "-")"
             if let author = run.author { out += "  by \(author.escapingControlCharacters)" }
             out += "\n"
-            if run.result == "refused", let message = run.message { out += "  \(message.escapingControlCharacters)\n" }
+            if run.result.isRefusal, let message = run.message { out += "  \(message.escapingControlCharacters)\n" }
             if !counts.isEmpty { out += "  " + counts.joined(separator: ", ") + "\n" }
             for entry in entries {
                 out += "  \(entry.action.padding(toLength: 11, withPad: " ", startingAt: 0)) \(entry.address.escapingControlCharacters)"
@@ -33,10 +33,12 @@ public enum RunLog {
     }
 
     /// `refused by the mass-removal guard`, or the stored result.
-    public static func resultText(_ run: LiveRun) -> String {
-        guard run.result == "refused" else { return run.result }
-        guard let name = run.refusedBy else { return "refused" }
-        return "refused by " + (ApplyRefusal.Guard(rawValue: name)?.title ?? name.escapingControlCharacters)
+    public static func resultText(_ result: RunResult) -> String {
+        switch result {
+        case .refused(let refusal?): "refused by " + refusal.title
+        case .unknown(let text): text.escapingControlCharacters
+        default: result.stored
+        }
     }
 
     struct RunJSON: Encodable {
@@ -63,7 +65,8 @@ public enum RunLog {
     static func renderJSON(_ runs: [(LiveRun, [LiveAuditEntry])]) -> String {
         let documents = runs.map { run, entries in
             RunJSON(id: run.id, commit: run.commit, author: run.author, started_at: time(run.startedAt),
-                    finished_at: time(run.finishedAt), result: run.result, refused_by: run.refusedBy,
+                    finished_at: time(run.finishedAt), result: run.result.stored,
+                    refused_by: LiveStoreWriter.refusedBy(run.result),
                     message: run.message, counts: run.counts,
                     actions: entries.map { .init(at: time($0.at), action: $0.action, address: $0.address, detail: $0.detail, actor: $0.actor) })
         }

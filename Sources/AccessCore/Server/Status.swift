@@ -10,10 +10,15 @@ public struct ServerStatus: Sendable, Encodable {
         public var id: Int64?
         public var commit: String?
         public var startedAt: Int64
+        /// ``RunResult/stored``.
         public var result: String
         /// For a refused run: the guard that refused it.
         public var refusedBy: String?
         public var failed: Int
+        /// The result as a value (not encoded: `result` and `refused_by` are its JSON form).
+        var outcome: RunResult { RunResult(stored: result, refusedBy: refusedBy) }
+
+        enum CodingKeys: String, CodingKey { case id, commit, startedAt, result, refusedBy, failed }
     }
 
     /// Consecutive refused runs since the last run that was not refused.
@@ -67,13 +72,15 @@ public struct ServerStatus: Sendable, Encodable {
             let runs = try store.runs(limit: 5)
             status.lastRunAt = runs.first?.startedAt
             status.recentRuns = runs.map {
-                RunSummary(id: $0.id, commit: $0.commit, startedAt: $0.startedAt, result: $0.result, refusedBy: $0.refusedBy,
+                RunSummary(id: $0.id, commit: $0.commit, startedAt: $0.startedAt, result: $0.result.stored,
+                           refusedBy: LiveStoreWriter.refusedBy($0.result),
                            failed: $0.counts["failed"] ?? 0)
             }
             status.lastSuccessAt = try store.lastSuccessfulRunStart()
             let refusals = try store.refusalsSinceLastRun()
             if let newest = refusals.first, let oldest = refusals.last {
-                status.refused = Refusals(refusedBy: newest.refusedBy, message: newest.message, commit: newest.commit,
+                status.refused = Refusals(refusedBy: LiveStoreWriter.refusedBy(newest.result), message: newest.message,
+                                          commit: newest.commit,
                                           since: oldest.startedAt, runs: refusals.count)
             }
         }
@@ -116,7 +123,8 @@ public struct ServerStatus: Sendable, Encodable {
         var out = "database:        \(database)\n"
         out += "applied commit:  \(lastAppliedCommit.map { String($0.prefix(12)) } ?? "none yet")\n"
         out += "last run:        \(time(lastRunAt))\(recentRuns.first.map { " (\(Self.resultText($0)))" } ?? "")\n"
-        if lastSuccessAt != lastRunAt || lastSuccessAt == nil, !recentRuns.isEmpty {
+        // When the newest run did not reach its commit, when the last one that did started.
+        if let last = recentRuns.first, !last.outcome.reachedCommit {
             out += "last success:    \(time(lastSuccessAt))\n"
         }
         if let head = branchHead {
@@ -158,13 +166,12 @@ public struct ServerStatus: Sendable, Encodable {
 
     /// `refused by the mass-removal guard since 2026-12-03T08:00:00Z, 3 runs`
     static func refusalText(_ refused: Refusals, time: (Int64?) -> String) -> String {
-        let by = refused.refusedBy.map { ApplyRefusal.Guard(rawValue: $0)?.title ?? $0.escapingControlCharacters } ?? "a guard"
+        let by = refused.refusedBy.map { RefusalGuard(rawValue: $0)?.title ?? $0.escapingControlCharacters } ?? "a guard"
         return "refused by \(by) since \(time(refused.since)), \(refused.runs) run\(refused.runs == 1 ? "" : "s")"
     }
 
     static func resultText(_ run: RunSummary) -> String {
-        RunLog.resultText(LiveRun(commit: run.commit, author: nil, startedAt: run.startedAt, finishedAt: nil, result: run.result,
-                                  refusedBy: run.refusedBy))
+        RunLog.resultText(run.outcome)
     }
 
     public func json() -> String {
