@@ -1,3 +1,4 @@
+import Foundation
 import CGit2
 #if canImport(Glibc)
 import Glibc
@@ -151,15 +152,7 @@ public final class GitRepository {
         case .existing: return true
         case .createdDirectory: return removeTree(path)
         case .initialisedEmptyDirectory:
-            guard let directory = opendir(path) else { return false }
-            var names: [String] = []
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(directory)
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return false }
             return names.allSatisfy { removeTree(path + "/" + $0) }
         }
     }
@@ -451,22 +444,12 @@ private func objectID(_ oid: UnsafePointer<git_oid>?, _ operation: String) throw
     return id
 }
 
-/// Removes `path` and, if it is a directory (not a link to one), everything in it.
+/// Removes `path` and, if it is a directory (not a link to one), everything in it; a
+/// missing path counts as removed.
 private func removeTree(_ path: String) -> Bool {
     var info = stat()
     guard lstat(path, &info) == 0 else { return errno == ENOENT }
-    guard info.st_mode & S_IFMT == S_IFDIR else { return unlink(path) == 0 }
-    guard let directory = opendir(path) else { return false }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    closedir(directory)
-    let removed = names.map { removeTree(path + "/" + $0) }.allSatisfy { $0 }
-    return removed && rmdir(path) == 0
+    return (try? FileManager.default.removeItem(atPath: path)) != nil
 }
 
 /// Throws `GIT_EEXISTS` unless `path` is missing or an empty directory; true if it is an
