@@ -102,7 +102,7 @@ public final class ApplyLock {
         let n = pread(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return nil }
         let text = String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? nil : String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
+        return text.isEmpty ? nil : inert(text)
     }
 
     /// The pid of a line `pid 123 on host, ...`.
@@ -119,7 +119,12 @@ public final class ApplyLock {
     static func commandLine(of pid: pid_t) -> String? {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
         let text = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        return String(String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }).prefix(200))
+        return String(inert(text).prefix(200))
+    }
+
+    /// The text with C0 controls and DEL as `?`, so a holder's line prints as one inert line.
+    private static func inert(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
     }
 }
 
