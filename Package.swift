@@ -40,16 +40,19 @@ let package = Package(
         .target(
             name: "AccessCore",
             dependencies: [
-                "AccessModel", "StrictYAML", "GitStore", "HelperProtocol",
+                "AccessModel", "StrictYAML", "GitStore", "HelperProtocol", "Digest",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]
         ),
-        // The root helper: no dependency on the reconciler's modules or any C library.
-        .target(name: "Digest", dependencies: ["CSHA256"], exclude: ["README.md"]),
-        // SHA-256 with the CPU's SHA instructions (our own C; Digest falls back to Swift).
-        .target(name: "CSHA256", exclude: ["README.md"]),
+        // The root helper: no dependency on the reconciler's modules or any system C library;
+        // its only package dependency is swift-crypto (BoringSSL, compiled in) for SHA-256.
+        .target(
+            name: "Digest",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]
+        ),
         .target(name: "HelperProtocol", dependencies: ["Digest"], exclude: ["README.md"]),
         .target(name: "HelperCore", dependencies: ["HelperProtocol"], exclude: ["README.md"]),
         .executableTarget(name: "install-service-env", dependencies: ["HelperCore"], exclude: ["README.md"]),

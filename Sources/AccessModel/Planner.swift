@@ -132,14 +132,14 @@ public enum Planner {
         static func fields(_ s: Service) -> [FieldChange] {
             [f("name", s.name), f("description", s.description), f("token_exchange_url", s.tokenExchangeURL),
              f("token_revoke_url", s.tokenRevokeURL), f("health_url", s.healthURL), f("env_var", s.envVar),
-             f("secret_env", s.secretEnv), f("skill", "sha256:" + HomeFiles.sha256(s.skill).prefix(12)),
+             f("secret_env", s.secretEnv), f("skill", SHA256.fingerprint(hexDigest: HomeFiles.sha256(s.skill))),
              f("ttl_days", String(s.ttlDays)), f("key_prefix", s.keyPrefix), f("enabled", String(s.enabled))]
         }
 
         static func fields(_ s: LiveService) -> [FieldChange] {
             [f("name", s.name), f("description", s.description), f("token_exchange_url", s.tokenExchangeURL),
              f("token_revoke_url", s.tokenRevokeURL), f("health_url", s.healthURL), f("env_var", s.envVar),
-             f("secret_env", s.secretEnv), f("skill", "sha256:" + s.skillSHA256.prefix(12)),
+             f("secret_env", s.secretEnv), f("skill", SHA256.fingerprint(hexDigest: s.skillSHA256)),
              f("ttl_days", String(s.ttlDays)), f("key_prefix", s.keyPrefix), f("enabled", String(s.enabled))]
         }
 

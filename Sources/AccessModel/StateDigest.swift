@@ -59,7 +59,7 @@ public enum StateDigest {
 
         mutating func finish() -> String {
             flush()
-            return "sha256:" + SHA256.hexString(hasher.finalize())
+            return SHA256.tagged(hasher.finalize())
         }
     }
 

@@ -24,17 +24,19 @@ struct SHA256Tests {
         }
     }
 
-    @Test("the hardware path (when this CPU has one) and the Swift path agree on every length and split")
-    func hardwareMatchesPortable() {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<70_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        for length in Array(0...300) + [1_000, 4_095, 4_096, 4_097, 65_536, 70_000] {
-            var fast = SHA256(), slow = SHA256(portable: true)
-            let split = length / 3
-            fast.update(bytes[..<split])
-            fast.update(bytes[split..<length])
-            slow.update(bytes[..<length])
-            #expect(fast.finalize() == slow.finalize(), "length \(length)")
-        }
+    @Test("fingerprints and tagged digests: sha256: and the hex digest, short or whole")
+    func formats() {
+        #expect(SHA256.fingerprint(Array("abc".utf8)) == "sha256:ba7816bf8f01")
+        #expect(SHA256.fingerprint(hexDigest: SHA256.hex(Array("abc".utf8))) == "sha256:ba7816bf8f01")
+        var hasher = SHA256()
+        hasher.update(Array("abc".utf8))
+        #expect(SHA256.tagged(hasher.finalize())
+            == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test("a non-contiguous sequence hashes like its bytes")
+    func nonContiguous() {
+        let bytes = (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        #expect(SHA256.hex(bytes.lazy.map { $0 }) == SHA256.hex(bytes))
     }
 }

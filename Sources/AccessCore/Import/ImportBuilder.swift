@@ -1,4 +1,5 @@
 import AccessModel
+import Digest
 
 /// One file of an imported repository.
 public struct ImportedFile: Sendable, Hashable {
@@ -306,7 +307,7 @@ enum ImportBuilder {
             case .text(let text):
                 if HomeFiles.sha256(text) == s.skillSHA256 { return (text, false) }
                 warnings.append("service \(s.id): \(s.id).md from --skills differs from the skill last applied "
-                    + "(sha256:\(s.skillSHA256.prefix(12))); wrote it anyway: plan will show a skill update for \(s.id)\(homes)")
+                    + "(\(SHA256.fingerprint(hexDigest: s.skillSHA256))); wrote it anyway: plan will show a skill update for \(s.id)\(homes)")
                 return (text, false)
             case .unusable(let why):
                 warnings.append("service \(s.id): \(s.id).md from --skills cannot be used (\(why))")
@@ -327,7 +328,7 @@ enum ImportBuilder {
             service `\(s.id)` before applying.
 
             The live database holds only the SHA-256 of the skill text it last applied
-            (sha256:\(s.skillSHA256.prefix(12))), not the text. Until the real text is here,
+            (\(SHA256.fingerprint(hexDigest: s.skillSHA256))), not the text. Until the real text is here,
             `accessctl plan` shows an update of this service's skill, and `accessctl apply` would
             write this placeholder into the home of every user connected to the service.
 
