@@ -8,7 +8,9 @@ let package = Package(
         .executable(name: "accessctl", targets: ["accessctl"]),
         .executable(name: "install-service-env", targets: ["install-service-env"]),
         .executable(name: "token-service-mock", targets: ["token-service-mock"]),
-        .library(name: "AccessCore", targets: ["AccessCore"]),
+        .library(name: "DesiredRepo", targets: ["DesiredRepo"]),
+        .library(name: "RepoFormat", targets: ["RepoFormat"]),
+        .library(name: "Reconciler", targets: ["Reconciler"]),
         .library(name: "StrictYAML", targets: ["StrictYAML"]),
     ],
     dependencies: [
@@ -37,11 +39,30 @@ let package = Package(
         ),
         .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
         .target(name: "AccessModel", dependencies: ["Digest"], exclude: ["README.md"]),
+        // The reconciler's libraries, one job each (docs/architecture.md draws the arrows).
         .target(
-            name: "AccessCore",
+            name: "DesiredRepo",
+            dependencies: ["AccessModel", "StrictYAML", "GitStore", "Digest"],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "LiveStore",
+            dependencies: ["AccessModel", "Digest", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["README.md"]
+        ),
+        .target(name: "TokenExchange", dependencies: ["AccessModel", "DesiredRepo"], exclude: ["README.md"]),
+        .target(name: "HomesClient", dependencies: ["AccessModel", "HelperProtocol"], exclude: ["README.md"]),
+        .target(
+            name: "RepoFormat",
+            dependencies: ["AccessModel", "StrictYAML", "DesiredRepo", "LiveStore", "Digest"],
+            exclude: ["README.md"]
+        ),
+        .target(name: "Render", dependencies: ["AccessModel", "DesiredRepo", "LiveStore"], exclude: ["README.md"]),
+        .target(
+            name: "Reconciler",
             dependencies: [
-                "AccessModel", "StrictYAML", "GitStore", "HelperProtocol", "Digest",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "AccessModel", "StrictYAML", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange",
+                "HomesClient", "Render", "Digest",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]
@@ -59,8 +80,7 @@ let package = Package(
         .executableTarget(
             name: "accessctl",
             dependencies: [
-                "AccessCore",
-                "AccessModel",
+                "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"]
@@ -76,22 +96,26 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Shared test helpers: scratch directories, git repositories, running executables.
-        .target(name: "TestSupport", dependencies: ["AccessCore", "AccessModel", "HelperProtocol"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler", "HelperProtocol"], path: "Tests/TestSupport"),
         // Benchmark support: a converged database and homes for a synthetic repository.
-        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "AccessCore"], path: "bench/seed"),
+        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
         .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),
+        .testTarget(name: "DesiredRepoTests", dependencies: ["DesiredRepo", "AccessModel", "GitStore", "TestSupport"]),
+        .testTarget(name: "RepoFormatTests", dependencies: ["RepoFormat", "DesiredRepo", "LiveStore", "AccessModel", "TestSupport"]),
+        .testTarget(name: "LiveStoreTests", dependencies: ["LiveStore", "DesiredRepo", "AccessModel", "TestSupport"]),
+        .testTarget(name: "RenderTests", dependencies: ["Render", "TokenExchange", "AccessModel", "TestSupport"]),
         .testTarget(
-            name: "AccessCoreTests",
-            dependencies: ["AccessCore", "AccessModel", "GitStore", "TestSupport",
-                           .product(name: "FlyingFox", package: "FlyingFox")]
+            name: "TokenExchangeTests",
+            dependencies: ["TokenExchange", "AccessModel", "TestSupport", .product(name: "FlyingFox", package: "FlyingFox")]
         ),
+        .testTarget(name: "HomesClientTests", dependencies: ["HomesClient", "HelperProtocol"]),
         .testTarget(name: "TokenServiceMockTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "AccessctlEndToEndTests",
-            dependencies: ["TestSupport", "AccessCore", "AccessModel", "HelperProtocol"]
+            dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -14,7 +14,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "fuzz-loader",
-            dependencies: ["FuzzDriver", .product(name: "AccessCore", package: "accessctl")]
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "DesiredRepo", package: "accessctl"),
+                .product(name: "RepoFormat", package: "accessctl"),
+            ]
         ),
     ]
 )

@@ -1,5 +1,5 @@
 /// A query about something the desired state does not have: almost always a typo.
-/// AccessCore's `QueryRenderer.message` says so in words, with a "did you mean".
+/// Render's `QueryRenderer.message` says so in words, with a "did you mean".
 public enum QueryError: Error, Sendable, Hashable {
     case unknownUser(String)
     case unknownGroup(String)

@@ -1,4 +1,6 @@
-import AccessCore
+import AccessModel
+import DesiredRepo
+import Reconciler
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc

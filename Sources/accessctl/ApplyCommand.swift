@@ -1,4 +1,9 @@
-import AccessCore
+import DesiredRepo
+import LiveStore
+import TokenExchange
+import HomesClient
+import Render
+import Reconciler
 import AccessModel
 import ArgumentParser
 import Foundation

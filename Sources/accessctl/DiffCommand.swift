@@ -1,4 +1,5 @@
-import AccessCore
+import Render
+import Reconciler
 import AccessModel
 import ArgumentParser
 

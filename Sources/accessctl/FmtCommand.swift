@@ -1,4 +1,4 @@
-import AccessCore
+import RepoFormat
 import AccessModel
 import ArgumentParser
 

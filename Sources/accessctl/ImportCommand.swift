@@ -1,4 +1,5 @@
-import AccessCore
+import RepoFormat
+import Render
 import AccessModel
 import ArgumentParser
 

@@ -1,4 +1,7 @@
-import AccessCore
+import DesiredRepo
+import HomesClient
+import Render
+import Reconciler
 import AccessModel
 import ArgumentParser
 

@@ -1,4 +1,6 @@
-import AccessCore
+import DesiredRepo
+import Render
+import Reconciler
 import AccessModel
 import ArgumentParser
 import Foundation

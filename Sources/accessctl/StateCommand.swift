@@ -1,4 +1,5 @@
-import AccessCore
+import HomesClient
+import Reconciler
 import ArgumentParser
 
 struct StateCommand: ParsableCommand {

@@ -1,4 +1,5 @@
-import AccessCore
+import DesiredRepo
+import Render
 import ArgumentParser
 
 struct Validate: ParsableCommand {

@@ -1,4 +1,4 @@
-import AccessCore
+
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,4 @@
-import AccessCore
+import Reconciler
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
-import AccessCore
+import DesiredRepo
+import LiveStore
 import AccessModel
 import Foundation
 import Testing

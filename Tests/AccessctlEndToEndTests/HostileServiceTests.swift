@@ -1,4 +1,4 @@
-import AccessCore
+import LiveStore
 import AccessModel
 import Foundation
 import Testing

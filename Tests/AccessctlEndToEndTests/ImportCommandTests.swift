@@ -1,4 +1,6 @@
-import AccessCore
+import DesiredRepo
+import LiveStore
+import Reconciler
 import AccessModel
 import Foundation
 import Testing

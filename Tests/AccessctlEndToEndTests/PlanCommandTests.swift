@@ -1,4 +1,4 @@
-import AccessCore
+import HomesClient
 import AccessModel
 import Foundation
 import HelperProtocol

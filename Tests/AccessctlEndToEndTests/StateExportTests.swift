@@ -1,4 +1,4 @@
-import AccessCore
+
 import AccessModel
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
-import AccessCore
+import TokenExchange
+import Reconciler
 import AccessModel
 import Foundation
 import HelperProtocol

@@ -55,7 +55,7 @@ struct ValidateCommandTests {
         }
     }
 
-    /// Fixture 128's keys (from AccessCoreTests' corpus): none may appear in any output.
+    /// Fixture 128's keys (from the fixture corpus): none may appear in any output.
     static let plantedSecrets = [
         "sk_live_4f9aB7cD2eF1gH3iJ5kL6mN8pQ", "sk_test_51HxYzAbCdEfGhIjKlMnOpQr", "sk_live_4f9a0b1c2d3e4f5a6b7c8d9e",
         "ghp_R2d2C3poX9wQ7eLm4KsT8vBn1ZyHa6JuFg0i",

@@ -1,4 +1,5 @@
-import AccessCore
+import LiveStore
+import HomesClient
 import AccessModel
 import HelperProtocol
 

@@ -1,4 +1,5 @@
-import AccessCore
+import DesiredRepo
+import HomesClient
 import Foundation
 import TestSupport
 

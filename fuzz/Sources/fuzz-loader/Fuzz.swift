@@ -1,4 +1,5 @@
-import AccessCore
+import DesiredRepo
+import RepoFormat
 import AccessModel
 import FuzzDriver
 

@@ -1,0 +1,63 @@
+import AccessModel
+import Foundation
+import DesiredRepo
+
+/// Verification of a commit's SSH signature against an allowed-signers file that lives
+/// outside the repository (so a pull request cannot add its own key), with `ssh-keygen -Y`.
+public enum CommitSignature {
+    /// Who signed the commit; throws with the reason when it is not acceptable.
+    public static func verify(_ source: GitTreeSource, allowedSigners: String) throws(SignatureError) -> String {
+        guard case .git(_, _, let commit) = source.origin else { throw SignatureError("not a git commit") }
+        let short = String(commit.prefix(12))
+        guard FileManager.default.isReadableFile(atPath: allowedSigners) else {
+            throw SignatureError("allowed signers file \(allowedSigners) cannot be read")
+        }
+        guard let signed = source.signature() else { throw SignatureError("commit \(short) is not signed") }
+        guard signed.signature.hasPrefix("-----BEGIN SSH SIGNATURE-----") else {
+            throw SignatureError("commit \(short) is signed, but not with an SSH key (only SSH signatures are accepted)")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("accessctl-sig-\(UUID().uuidString)")
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false) } catch {
+            throw SignatureError("cannot create a temporary directory")
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sigFile = directory.appendingPathComponent("commit.sig").path
+        guard FileManager.default.createFile(atPath: sigFile, contents: Data(signed.signature.utf8)) else {
+            throw SignatureError("cannot write the signature to a temporary file")
+        }
+        let find = run(["-Y", "find-principals", "-s", sigFile, "-f", allowedSigners], stdin: Data())
+        let principal = find.output.split(separator: "\n").first.map(String.init)?.trimmingCharacters(in: .whitespaces)
+        guard find.status == 0, let principal, !principal.isEmpty else {
+            throw SignatureError("commit \(short) is signed by a key that is not in \(allowedSigners)")
+        }
+        let check = run(["-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sigFile], stdin: Data(signed.payload))
+        guard check.status == 0 else {
+            throw SignatureError("commit \(short): the signature of \(principal) does not verify for namespace git (\(check.error.trimmingCharacters(in: .whitespacesAndNewlines).escapingControlCharacters))")
+        }
+        return principal
+    }
+
+    private static func run(_ arguments: [String], stdin: Data) -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        process.arguments = arguments
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        do { try process.run() } catch { return (127, "", "cannot run /usr/bin/ssh-keygen (install openssh-client)") }
+        input.fileHandleForWriting.write(stdin)
+        try? input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err.prefix(500), as: UTF8.self))
+    }
+}
+
+/// Why a commit's signature is not accepted.
+public struct SignatureError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

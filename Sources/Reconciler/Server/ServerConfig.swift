@@ -1,0 +1,144 @@
+import AccessModel
+import StrictYAML
+import DesiredRepo
+import TokenExchange
+
+/// The server configuration (`/etc/accessctl/config.yaml`): where the repository, the
+/// database and the helper are. It lives outside the repository, so a pull request cannot
+/// change it. Command-line flags override it.
+public struct ServerConfig: Sendable, Equatable {
+    public static let defaultPath = "/etc/accessctl/config.yaml"
+    public static let defaultHelper = ["sudo", "-n", "/usr/local/sbin/install-service-env"]
+
+    /// The desired-state repository (a bare clone is enough).
+    public var repository: String?
+    public var remote: String?
+    public var branch: String?
+    public var database: String?
+    /// The helper command; the verb is appended.
+    public var helper: [String] = ServerConfig.defaultHelper
+    public var allowedSigners: String?
+    /// Refuse a plan that removes more than max(minRemoval, maxRemovalPercent %) of the live
+    /// memberships, grants or connections.
+    public var maxRemovalPercent = 25
+    public var minRemoval = 5
+    /// Token-exchange client settings.
+    public var concurrency = 32
+    public var connectTimeoutSeconds = 5
+    public var timeoutSeconds = 30
+    /// Where each shared secret may be sent; nil when the file does not restrict it.
+    public var secretOrigins: SecretOrigins?
+
+    public init() {}
+
+    static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http",
+                       "secret_origins"]
+    static let guardKeys = ["max_removal_percent", "min_removal"]
+    static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds"]
+
+    /// Reads a configuration file. A missing file at the default path is an empty
+    /// configuration; a missing file named explicitly is an error.
+    public static func load(path: String?) throws(ConfigError) -> ServerConfig {
+        let file = path ?? defaultPath
+        let bytes: [UInt8]
+        do {
+            bytes = try DirectorySource.readFile(at: file)
+        } catch {
+            if path == nil && error.isMissing { return ServerConfig() }
+            throw ConfigError(diagnostics: [Diagnostic(path: file, severity: .error, message: error.message)])
+        }
+        return try parse(bytes, path: file)
+    }
+
+    /// Parses configuration text; every problem is reported, with its position.
+    public static func parse(_ bytes: [UInt8], path: String) throws(ConfigError) -> ServerConfig {
+        let document = StrictYAML.parse(bytes)
+        var d = FileDiagnostics(path: path)
+        for problem in document.problems { d.error(problem.mark, problem.message) }
+        var config = ServerConfig()
+        if document.problems.isEmpty, let f = Fields(document.root, context: "the server configuration", known: keys, into: &d) {
+            func path(_ key: String) -> String? {
+                guard let value = f.string(key, into: &d) else { return nil }
+                guard value.value.hasPrefix("/"), !value.value.split(separator: "/").contains("..") else {
+                    d.error(value.mark, "'\(key)' must be an absolute path without '..', not '\(value.value.escapingControlCharacters)'")
+                    return nil
+                }
+                return value.value
+            }
+            config.repository = path("repository")
+            config.remote = f.string("remote", into: &d)?.value
+            config.branch = f.string("branch", into: &d)?.value
+            config.database = path("database")
+            config.allowedSigners = path("allowed_signers")
+            if let branch = config.branch, !branch.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A && $0 != 0x5C }) || branch.hasPrefix("-") {
+                d.error(f.entry("branch")!.value.mark, "'branch' is not a valid branch name")
+                config.branch = nil
+            }
+            if let repository = config.repository, let signers = config.allowedSigners,
+               signers == repository || signers.hasPrefix(repository.hasSuffix("/") ? repository : repository + "/") {
+                d.error(f.entry("allowed_signers")!.value.mark, "'allowed_signers' must live outside the repository, or a pull request could change who may sign")
+            }
+            if let helper = f.stringList("helper", pattern: nil, itemName: "argument", into: &d) {
+                if helper.items.isEmpty {
+                    d.error(helper.mark, "'helper' must name a command")
+                } else {
+                    config.helper = helper.items.map(\.value)
+                }
+            }
+            if let entry = f.entry("guards"), let guards = Fields(entry.value, context: "'guards'", known: guardKeys, into: &d) {
+                if let v = guards.int("max_removal_percent", in: 0...100, into: &d) { config.maxRemovalPercent = v.value }
+                if let v = guards.int("min_removal", in: 0...Int(Int32.max), into: &d) { config.minRemoval = v.value }
+            }
+            if let entry = f.entry("http"), let http = Fields(entry.value, context: "'http'", known: httpKeys, into: &d) {
+                if let v = http.int("concurrency", in: 1...256, into: &d) { config.concurrency = v.value }
+                if let v = http.int("connect_timeout_seconds", in: 1...600, into: &d) { config.connectTimeoutSeconds = v.value }
+                if let v = http.int("timeout_seconds", in: 1...3600, into: &d) { config.timeoutSeconds = v.value }
+            }
+            if let entry = f.entry("secret_origins") { config.secretOrigins = secretOrigins(entry.value, into: &d) }
+        }
+        if !d.items.isEmpty { throw ConfigError(diagnostics: d.items.sorted()) }
+        return config
+    }
+}
+
+extension ServerConfig {
+    /// `secret_origins`: a mapping from secret names to lists of origins
+    /// (`https://host[:port]`, or `http://` to a loopback host).
+    static func secretOrigins(_ node: Node, into d: inout FileDiagnostics) -> SecretOrigins? {
+        guard case .mapping(let mapping) = node else {
+            d.error(node.mark, "'secret_origins' must be a mapping from secret names to lists of origins, not \(node.typeName)")
+            return nil
+        }
+        var allowed: [String: Set<String>] = [:]
+        for entry in mapping.entries {
+            let name = entry.key.text
+            guard Rules.envVar.matches(name) else {
+                d.error(entry.key.mark, "'\(name.escapingControlCharacters)' is not a secret name: must match \(Rules.envVar.source)")
+                continue
+            }
+            guard let list = Fields.stringList(entry.value, name: "'secret_origins.\(name)'", pattern: nil, itemName: "origin", into: &d) else {
+                continue
+            }
+            var origins: Set<String> = []
+            for item in list.items {
+                let text = item.value.hasSuffix("/") ? String(item.value.dropLast()) : item.value
+                let authority = text.drop { $0 != ":" }.dropFirst(3)
+                if let problem = Rules.urlProblem(text) {
+                    d.error(item.mark, "'\(item.value.escapingControlCharacters)' is not an origin: \(problem)")
+                } else if authority.contains(where: { $0 == "/" || $0 == "?" || $0 == "#" }) {
+                    d.error(item.mark, "'\(item.value)' is not an origin: write only the scheme, host and port, as in https://crm.example.com:8443")
+                } else if let origin = SecretOrigins.origin(of: text) {
+                    origins.insert(origin)
+                }
+            }
+            allowed[name] = origins
+        }
+        return SecretOrigins(allowed)
+    }
+}
+
+/// A configuration file that could not be read or is invalid.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,216 @@
+import AccessModel
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import DesiredRepo
+import LiveStore
+
+/// Why an import wrote nothing. The message is meant for the operator.
+public struct ImportError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// How to import.
+public struct ImportOptions: Sendable {
+    /// The live database to read (read-only).
+    public var database: String
+    /// The directory to write: must not exist, or be empty.
+    public var output: String
+    /// Row sources to export; empty: all.
+    public var sources: Set<RowSource> = []
+    /// A directory of `<service id>.md` files, for services whose row has no skill text.
+    public var skillsDirectory: String?
+
+    public init(database: String, output: String) {
+        self.database = database
+        self.output = output
+    }
+}
+
+/// What an import wrote, and the validation of the result.
+public struct ImportReport: Sendable {
+    public var output: String
+    public var repository: ImportedRepository
+    /// The written repository, loaded and validated with the normal loader.
+    public var validation: LoadResult
+
+    /// "Wrote DIR: 3 services, 10 users, 5 groups (33 files)."
+    public var summary: String {
+        let r = repository
+        return "Wrote \(output): \(ImportBuilder.plural(r.services, "service")), \(ImportBuilder.plural(r.users, "user")), "
+            + "\(ImportBuilder.plural(r.groups, "group")) (\(ImportBuilder.plural(r.files.count, "file")))."
+    }
+
+    /// When rows of other sources were exported: what plan will show and how to take them over.
+    public var adoptHint: String? {
+        let foreign = repository.foreignRows.filter { $0.value > 0 }
+        guard !foreign.isEmpty else { return nil }
+        let total = foreign.values.reduce(0, +)
+        let parts = foreign.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
+        return "\(ImportBuilder.plural(total, "exported row")) \(total == 1 ? "is" : "are") owned by another source than gitops "
+            + "(\(parts)): plan shows \(total == 1 ? "it as a conflict" : "them as conflicts") until "
+            + "`accessctl plan --adopt` / `accessctl apply --adopt` takes ownership."
+    }
+}
+
+/// `accessctl import`: writes a desired-state repository from a live database, such that it
+/// validates and plans no changes against that database (docs/admin-guide.md, "Moving an
+/// existing server to GitOps").
+///
+/// The database is only read (``LiveStore/exportSnapshot(path:)``: no key is selected). The
+/// output directory must not exist or be empty; the files are written into a new directory
+/// beside it, which is then renamed into place, so a failure leaves nothing half written and
+/// nothing is ever overwritten.
+public enum Importer {
+    public static func run(_ options: ImportOptions) throws(ImportError) -> ImportReport {
+        let output = options.output
+        guard !output.isEmpty else { throw ImportError("the output directory is empty") }
+        // Absolute and without `.`/`..` components, so that the directory beside it is
+        // well defined (for `--out .` too).
+        let target = URL(fileURLWithPath: output).standardizedFileURL.path
+        try checkOutput(target, shown: output)
+        let export: LiveExport
+        do {
+            guard let read = try LiveStore.exportSnapshot(path: options.database) else {
+                throw ImportError("no accessctl database at \(options.database) (the file does not exist, or has no accessctl schema); nothing was written")
+            }
+            export = read
+        } catch let error as LiveStoreError {
+            throw ImportError(error.message)
+        } catch let error as ImportError {
+            throw error
+        } catch {
+            throw ImportError("\(error)")
+        }
+        let skills = options.skillsDirectory
+        if let skills {
+            var info = stat()
+            guard stat(skills, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw ImportError("--skills \(skills) is not a directory; nothing was written")
+            }
+        }
+        let repository = ImportBuilder.build(export, sources: options.sources) { id in
+            guard let skills else { return .none }
+            return readSkill(directory: skills, service: id)
+        }
+        try write(repository, to: target, shown: output)
+        let validation: LoadResult
+        do {
+            validation = try DesiredStateLoader.load(from: DirectorySource(path: output))
+        } catch {
+            throw ImportError("wrote \(output), but cannot read it back: \(error.message)")
+        }
+        return ImportReport(output: output, repository: repository, validation: validation)
+    }
+
+    /// `<directory>/<service>.md`, when it exists.
+    static func readSkill(directory: String, service: String) -> SuppliedSkill {
+        let bytes: [UInt8]
+        do {
+            bytes = try DirectorySource.readFile(at: directory + "/" + service + ".md", shown: "\(service).md")
+        } catch {
+            return error.isMissing ? .none : .unusable(error.message)
+        }
+        if bytes.count > DesiredStateLoader.maxSkillBytes {
+            return .unusable("\(bytes.count) bytes; the limit is \(DesiredStateLoader.maxSkillBytes) bytes (256 KiB)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .unusable("not UTF-8") }
+        return .text(text)
+    }
+
+    /// Refuses anything at `path` but nothing or an empty directory, and a missing parent.
+    static func checkOutput(_ target: String, shown path: String) throws(ImportError) {
+        var info = stat()
+        if lstat(target, &info) != 0 {
+            let code = errno
+            guard code == ENOENT else {
+                throw ImportError("cannot examine \(path): \(String(cString: strerror(code))); nothing was written")
+            }
+            let parent = parentDirectory(of: target)
+            var parentInfo = stat()
+            guard stat(parent, &parentInfo) == 0, parentInfo.st_mode & S_IFMT == S_IFDIR else {
+                throw ImportError("cannot write \(path): directory \(parent) does not exist; nothing was written")
+            }
+            return
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: break
+        case S_IFLNK: throw ImportError("\(path) is a symbolic link; give a new or empty directory (nothing was written)")
+        default: throw ImportError("\(path) exists and is not a directory; give a new or empty directory (nothing was written)")
+        }
+        let entries: [String]
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: target) } catch {
+            throw ImportError("cannot read directory \(path): \(error.localizedDescription); nothing was written")
+        }
+        if !entries.isEmpty {
+            throw ImportError("\(path) is not empty; import writes only into a new or empty directory and never "
+                + "overwrites (nothing was written)")
+        }
+    }
+
+    /// Writes every file into a new directory beside `path`, then renames it to `path`. On
+    /// any failure the new directory is removed and `path` is left as it was.
+    static func write(_ repository: ImportedRepository, to target: String, shown path: String) throws(ImportError) {
+        let parent = parentDirectory(of: target)
+        let name = target.split(separator: "/").last.map(String.init) ?? "import"
+        var temp = ""
+        for _ in 0..<10 {
+            let candidate = parent + "/." + name + ".import-" + UUID().uuidString.prefix(8).lowercased()
+            if mkdir(candidate, 0o777) == 0 {
+                temp = candidate
+                break
+            }
+            guard errno == EEXIST else {
+                throw ImportError("cannot create a directory in \(parent): \(String(cString: strerror(errno))); nothing was written")
+            }
+        }
+        guard !temp.isEmpty else { throw ImportError("cannot create a temporary directory in \(parent); nothing was written") }
+        do throws(ImportError) {
+            var made: Set<String> = []
+            for file in repository.files {
+                let parts = file.path.split(separator: "/").map(String.init)
+                var directory = temp
+                for part in parts.dropLast() {
+                    directory += "/" + part
+                    if made.insert(directory).inserted, mkdir(directory, 0o777) != 0, errno != EEXIST {
+                        throw ImportError("cannot create \(directory): \(String(cString: strerror(errno)))")
+                    }
+                }
+                try writeNew(temp + "/" + file.path, file.text)
+            }
+            guard rename(temp, target) == 0 else {
+                let code = errno
+                if code == ENOTEMPTY || code == EEXIST {
+                    throw ImportError("\(path) is no longer empty (something was written into it meanwhile)")
+                }
+                throw ImportError("cannot move the written files to \(path): \(String(cString: strerror(code)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw ImportError(error.message + "; nothing was written")
+        }
+    }
+
+    /// Creates `path` (it must not exist) with `text`, mode 0666 less the umask.
+    static func writeNew(_ path: String, _ text: String) throws(ImportError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { throw ImportError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ImportError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+}
