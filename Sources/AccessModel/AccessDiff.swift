@@ -192,11 +192,8 @@ public struct DesiredDiff: Sendable, Hashable {
         let baseGrants = grantsByGroup(base), headGrants = grantsByGroup(head)
         let changedGroups = Set(baseGrants.keys).union(headGrants.keys).filter { baseGrants[$0] != headGrants[$0] }
         var issue: [String: [String]] = [:], revoke: [String: [String]] = [:]
-        for action in plan.actions where action.address.hasPrefix("connection.") {
-            // connection.<user>.<service>: user ids may hold dots, service ids may not.
-            let rest = action.address.dropFirst("connection.".count)
-            guard let dot = rest.lastIndex(of: ".") else { continue }
-            let user = String(rest[..<dot]), service = String(rest[rest.index(after: dot)...])
+        for action in plan.actions {
+            guard case .connection(let user, let service) = action.target else { continue }
             switch action.kind {
             case .connect: issue[user, default: []].append(service)
             case .disconnect: revoke[user, default: []].append(service)

@@ -33,18 +33,43 @@ public struct PlannedAction: Sendable, Hashable, Codable {
     }
 
     public var kind: Kind
-    /// `service.crm`, `member.finance.john`, `file.john.claude_rules/sc_crm.md`, ...
-    public var address: String
+    /// What the action is about.
+    public var target: Target { didSet { address = target.address } }
+    /// The target's address string (`service.crm`, `member.finance.john`, ...), kept beside
+    /// it because plans are sorted and matched by it.
+    public private(set) var address: String
     /// Why: `added in desired state`, `expires in 12 days`, `drift: file changed on disk`, ...
     public var reason: String
     /// For create and update: the fields set, with old and new values.
     public var changes: [FieldChange]
 
-    public init(_ kind: Kind, _ address: String, reason: String, changes: [FieldChange] = []) {
+    public init(_ kind: Kind, _ target: Target, reason: String, changes: [FieldChange] = []) {
         self.kind = kind
-        self.address = address
+        self.target = target
+        self.address = target.address
         self.reason = reason
         self.changes = changes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, address, reason, changes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        target = try c.decode(Target.self, forKey: .address)
+        address = target.address
+        reason = try c.decode(String.self, forKey: .reason)
+        changes = try c.decode([FieldChange].self, forKey: .changes)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(address, forKey: .address)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(changes, forKey: .changes)
     }
 }
 

@@ -35,11 +35,8 @@ public enum Planner {
         context.memberships()
         context.connections()
         context.files()
-        let order: [String: Int] = ["service": 0, "user": 1, "group": 2, "member": 3, "grant": 4,
-                                    "connection": 5, "token": 5, "file": 6, "home": 6]
         let actions = context.actions.enumerated().sorted { a, b in
-            let sa = order[String(a.element.address.prefix { $0 != "." })] ?? 9
-            let sb = order[String(b.element.address.prefix { $0 != "." })] ?? 9
+            let sa = a.element.target.category, sb = b.element.target.category
             if sa != sb { return sa < sb }
             if a.element.address != b.element.address { return a.element.address < b.element.address }
             return a.offset < b.offset
@@ -93,14 +90,14 @@ public enum Planner {
             liveConnectionsByUser[pair.user]?.first { $0.service == pair.service }
         }
 
-        mutating func add(_ kind: PlannedAction.Kind, _ address: String, _ reason: String, _ changes: [FieldChange] = []) {
+        mutating func add(_ kind: PlannedAction.Kind, _ address: Target, _ reason: String, _ changes: [FieldChange] = []) {
             actions.append(PlannedAction(kind, address, reason: reason, changes: changes))
         }
 
         // MARK: Registry objects
 
         /// Create, update, delete or conflict for one kind of registry object.
-        mutating func reconcile(address: String, desired: [FieldChange]?, live: (fields: [FieldChange], source: RowSource)?) {
+        mutating func reconcile(address: Target, desired: [FieldChange]?, live: (fields: [FieldChange], source: RowSource)?) {
             switch (desired, live) {
             case let (want?, nil):
                 add(.create, address, "added in desired state", want.filter { $0.new != nil })
@@ -148,20 +145,20 @@ public enum Planner {
         mutating func registry() {
             let d = input.desired, l = input.live
             for id in Set(desiredServices.keys).union(liveServices.keys) {
-                reconcile(address: "service.\(id)", desired: desiredServices[id].map(Self.fields),
+                reconcile(address: .service(id), desired: desiredServices[id].map(Self.fields),
                           live: liveServices[id].map { (Self.fields($0), $0.source) })
             }
             func userFields(_ email: String, _ unix: String, _ active: Bool) -> [FieldChange] {
                 [Self.f("email", email), Self.f("unix_user", unix), Self.f("active", String(active))]
             }
             for id in Set(desiredUsers.keys).union(liveUsers.keys) {
-                reconcile(address: "user.\(id)", desired: desiredUsers[id].map { userFields($0.email, $0.unixUser, $0.active) },
+                reconcile(address: .user(id), desired: desiredUsers[id].map { userFields($0.email, $0.unixUser, $0.active) },
                           live: liveUsers[id].map { (userFields($0.email, $0.unixUser, $0.active), $0.source) })
             }
             let desiredGroups = Dictionary(d.groups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             let liveGroups = Dictionary(l.groups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             for id in Set(desiredGroups.keys).union(liveGroups.keys) {
-                reconcile(address: "group.\(id)", desired: desiredGroups[id].map { [Self.f("description", $0.description)] },
+                reconcile(address: .group(id), desired: desiredGroups[id].map { [Self.f("description", $0.description)] },
                           live: liveGroups[id].map { ([Self.f("description", $0.description)], $0.source) })
             }
         }
@@ -183,7 +180,7 @@ public enum Planner {
                        equal: { $0.group == $1.group && $0.user == $1.user }) { want, have in
                 guard have == nil || want == nil || have!.source != .gitops else { return }
                 let group = want?.group ?? have!.group, user = want?.user ?? have!.user
-                reconcile(address: "member.\(group).\(user)", desired: want == nil ? nil : [],
+                reconcile(address: .membership(group: group, user: user), desired: want == nil ? nil : [],
                           live: have.map { ([], $0.source) })
             }
 
@@ -203,7 +200,7 @@ public enum Planner {
                 guard have == nil || want == nil || have!.source != .gitops else { return }
                 let group = want?.group ?? have!.group, type = want?.type ?? have!.type
                 let resource = want?.resource ?? have!.resource
-                reconcile(address: "grant.\(group).\(type).\(resource)", desired: want == nil ? nil : [],
+                reconcile(address: .grant(group: group, type: type, resource: resource), desired: want == nil ? nil : [],
                           live: have.map { ([], $0.source) })
             }
         }
@@ -257,7 +254,7 @@ public enum Planner {
                     match = live[j]
                     j += 1
                 }
-                let address = "connection.\(pair.user).\(pair.service)"
+                let address = Target.connection(user: pair.user, service: pair.service)
                 guard let live = match else {
                     add(.connect, address, "added in desired state")
                     newKeys.insert(pair)
@@ -291,7 +288,7 @@ public enum Planner {
                 }
             }
             for token in input.live.retiredTokens {
-                add(.disconnect, "token.\(token.service).\(token.tokenID)",
+                add(.disconnect, .retiredKey(service: token.service, tokenID: token.tokenID),
                     token.lastError.map { "revoke the key replaced by a rotation (last attempt: \($0))" }
                         ?? "revoke the key replaced by a rotation",
                     [FieldChange(field: "key", old: token.keyFingerprint, new: nil)])
@@ -302,7 +299,7 @@ public enum Planner {
             let desiredGrants = desiredServiceGrantsByUser()
             for live in removed {
                 let pair = Pair(user: live.user, service: live.service)
-                let address = "connection.\(pair.user).\(pair.service)"
+                let address = Target.connection(user: pair.user, service: pair.service)
                 if live.status == .revoking {
                     add(.disconnect, address, "retry: revocation did not finish on an earlier run", keyChange(live, removed: true))
                     continue
@@ -368,13 +365,13 @@ public enum Planner {
                 let hadConnections = liveConnectionsByUser[user]?.contains { $0.status == .active } == true
                 if let failure = input.homes.failures[unix] {
                     if !services.isEmpty || hadConnections {
-                        add(.drift, "home.\(user)", "home of \(unix) not available: \(failure); its files are skipped")
+                        add(.drift, .home(user: user), "home of \(unix) not available: \(failure); its files are skipped")
                     }
                     continue
                 }
                 guard let home = input.homes.homes[unix] else { continue }
                 if let unsafe = Self.unsafeReason(home) {
-                    add(.drift, "home.\(user)", "unsafe: \(unsafe); this user's files are skipped")
+                    add(.drift, .home(user: user), "unsafe: \(unsafe); this user's files are skipped")
                     continue
                 }
                 serviceEnv(user: user, services: services, observed: home.serviceEnv)
@@ -392,7 +389,7 @@ public enum Planner {
         }
 
         mutating func serviceEnv(user: String, services: [String], observed: FileObservation) {
-            let address = "file.\(user).service_env"
+            let address = Target.serviceEnv(user: user)
             if services.isEmpty {
                 if observed != .absent { add(.removeFile, address, removalReason(user)) }
                 return
@@ -434,7 +431,7 @@ public enum Planner {
             let wantedNames = Set(services.map(HomeFiles.skillFile))
             for service in services {
                 let name = HomeFiles.skillFile(service)
-                let address = "file.\(user).claude_rules/\(name)"
+                let address = Target.skillFile(user: user, name: name)
                 guard let want = skillDigests[service] else { continue }
                 switch home.skills[name] ?? .absent {
                 case .present(let sha, let mode) where sha == want:
@@ -452,7 +449,7 @@ public enum Planner {
             for name in home.skills.keys.sorted() where !wantedNames.contains(name) {
                 let service = HomeFiles.service(ofSkillFile: name) ?? name
                 let reason = services.isEmpty ? removalReason(user) : "no connection to \(service)"
-                add(.removeFile, "file.\(user).claude_rules/\(name)", reason)
+                add(.removeFile, .skillFile(user: user, name: name), reason)
             }
         }
     }

@@ -98,7 +98,10 @@ extension PlanRenderer {
         case .connect, .rotate, .disconnect: return .keys
         case .writeFile, .removeFile: return .files
         case .create, .update, .delete:
-            return action.address.hasPrefix("member.") || action.address.hasPrefix("grant.") ? .memberships : .registry
+            switch action.target.category {
+            case .membership, .grant: return .memberships
+            default: return .registry
+            }
         }
     }
 

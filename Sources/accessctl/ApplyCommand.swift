@@ -135,8 +135,8 @@ struct ApplyCommand: ParsableCommand {
             print(PlanRenderer.text(report.plan, color: color), terminator: "")
             return
         }
-        for (address, message) in report.failures.sorted(by: { $0.key < $1.key }) {
-            writeStandardError("failed: \(address.escapingControlCharacters): \(message.escapingControlCharacters)\n")
+        for (target, message) in report.failures.sorted(by: { $0.key.address < $1.key.address }) {
+            writeStandardError("failed: \(target.address.escapingControlCharacters): \(message.escapingControlCharacters)\n")
         }
         let run = report.runID.map { " (run \($0))" } ?? ""
         let counts = PlanRenderer.summaryLine(report.plan.summary).replacingOccurrences(of: "Plan: ", with: "")

@@ -20,30 +20,30 @@ struct PlanRenderTests {
 
     /// Every action kind, in planner order.
     static let everyKind: [PlannedAction] = [
-        PlannedAction(.create, "service.crm", reason: "added in desired state", changes: [
+        PlannedAction(.create, address("service.crm"), reason: "added in desired state", changes: [
             FieldChange(field: "name", old: nil, new: "CRM"),
             FieldChange(field: "key_prefix", old: nil, new: "crm_"),
         ]),
-        PlannedAction(.update, "user.john", reason: "changed in desired state", changes: [
+        PlannedAction(.update, address("user.john"), reason: "changed in desired state", changes: [
             FieldChange(field: "email", old: "john@old.example", new: "john@example.com"),
         ]),
-        PlannedAction(.delete, "group.old", reason: "removed from desired state"),
-        PlannedAction(.create, "member.finance.john", reason: "added in desired state"),
-        PlannedAction(.delete, "grant.finance.plugin.acme-tools/po-helper", reason: "removed from desired state"),
-        PlannedAction(.connect, "connection.john.crm", reason: "added in desired state"),
-        PlannedAction(.rotate, "connection.ann.purchase_orders", reason: "expires in 12 days", changes: [
+        PlannedAction(.delete, address("group.old"), reason: "removed from desired state"),
+        PlannedAction(.create, address("member.finance.john"), reason: "added in desired state"),
+        PlannedAction(.delete, address("grant.finance.plugin.acme-tools/po-helper"), reason: "removed from desired state"),
+        PlannedAction(.connect, address("connection.john.crm"), reason: "added in desired state"),
+        PlannedAction(.rotate, address("connection.ann.purchase_orders"), reason: "expires in 12 days", changes: [
             FieldChange(field: "fingerprint", old: "sha256:0123456789ab", new: nil),
         ]),
-        PlannedAction(.disconnect, "connection.bob.crm", reason: "user inactive"),
-        PlannedAction(.writeFile, "file.john.service_env", reason: "new connection", changes: [
+        PlannedAction(.disconnect, address("connection.bob.crm"), reason: "user inactive"),
+        PlannedAction(.writeFile, address("file.john.service_env"), reason: "new connection", changes: [
             FieldChange(field: "sha256", old: nil, new: "sha256:" + String(repeating: "1", count: 64)),
         ]),
-        PlannedAction(.writeFile, "file.ann.claude_rules/sc_purchase_orders.md", reason: "drift: file changed on disk",
+        PlannedAction(.writeFile, address("file.ann.claude_rules/sc_purchase_orders.md"), reason: "drift: file changed on disk",
                       changes: [FieldChange(field: "sha256", old: "sha256:" + String(repeating: "2", count: 64),
                                             new: "sha256:" + String(repeating: "3", count: 64))]),
-        PlannedAction(.removeFile, "file.bob.claude_rules/sc_crm.md", reason: "user inactive"),
-        PlannedAction(.conflict, "group.finance", reason: "exists live with source admin"),
-        PlannedAction(.drift, "file.carl.service_env", reason: "drift: file changed on disk"),
+        PlannedAction(.removeFile, address("file.bob.claude_rules/sc_crm.md"), reason: "user inactive"),
+        PlannedAction(.conflict, address("group.finance"), reason: "exists live with source admin"),
+        PlannedAction(.drift, address("file.carl.service_env"), reason: "drift: file changed on disk"),
     ]
 
     static let everyKindSummary = "Plan: 2 to add, 1 to change, 2 to remove; 1 key to issue, 1 to rotate, 1 to revoke; "
@@ -53,11 +53,11 @@ struct PlanRenderTests {
     /// `<details>` element, or to inject HTML or terminal escapes.
     static let hostile = "evil|</details>\n```\n<script>alert(1)</script>\u{1B}[31m`|"
     static let hostileActions: [PlannedAction] = [
-        PlannedAction(.create, "service." + hostile, reason: "added " + hostile, changes: [
+        PlannedAction(.create, address("service." + hostile), reason: "added " + hostile, changes: [
             FieldChange(field: "name" + hostile, old: nil, new: hostile),
         ]),
-        PlannedAction(.update, "user.x", reason: hostile, changes: [FieldChange(field: "email", old: hostile, new: "```")]),
-        PlannedAction(.drift, "file.x.service_env", reason: "\n```\n</details>\n<details open>"),
+        PlannedAction(.update, address("user.x"), reason: hostile, changes: [FieldChange(field: "email", old: hostile, new: "```")]),
+        PlannedAction(.drift, address("file.x.service_env"), reason: "\n```\n</details>\n<details open>"),
     ]
 
     // MARK: Text
@@ -170,7 +170,7 @@ struct PlanRenderTests {
             #expect(lines.count == 7)
         }
         // Quotes and backslashes inside values are escaped, so a value cannot fake an arrow.
-        let tricky = Self.plan([PlannedAction(.update, "user.q", reason: "r", changes: [
+        let tricky = Self.plan([PlannedAction(.update, address("user.q"), reason: "r", changes: [
             FieldChange(field: "email", old: "a\" -> \"b", new: "c\\u{1B}"),
         ])])
         #expect(PlanRenderer.text(tricky, color: false).contains(#"      email: "a\" -> \"b" -> "c\\u{1B}""#))
@@ -378,7 +378,7 @@ struct PlanRenderTests {
             case .writeFile, .removeFile: prefix = "file.user\(i).claude_rules/sc_service_\(i).md"
             default: prefix = i % 2 == 0 ? "member.group\(i)" : "service.s"
             }
-            return PlannedAction(kind, "\(prefix).n\(i)", reason: "reason number \(i)", changes: [
+            return PlannedAction(kind, address("\(prefix).n\(i)"), reason: "reason number \(i)", changes: [
                 FieldChange(field: "description", old: i % 3 == 0 ? nil : "old value \(i)", new: "new value \(i)"),
             ])
         }
@@ -414,7 +414,7 @@ struct PlanRenderTests {
         #expect(Set(Self.addresses(small)) == Set(actions.prefix(300).map(\.address)))
 
         // One action longer than a part: split between its lines.
-        let wide = PlannedAction(.create, "service.wide", reason: "added in desired state", changes: (0..<500).map {
+        let wide = PlannedAction(.create, address("service.wide"), reason: "added in desired state", changes: (0..<500).map {
             FieldChange(field: "field\($0)", old: nil, new: "value \($0)")
         })
         let split = PlanRenderer.markdown(Self.plan([wide]), maxPartLength: 4_000)
@@ -442,7 +442,7 @@ struct PlanRenderTests {
         #expect(header.hasPrefix("Commit ``` ``x|<b>y</b>\\u{A} ``` · "))
 
         // A huge value is cut, and the part stays under the limit.
-        let huge = Self.plan([PlannedAction(.create, "service.big", reason: "r", changes: [
+        let huge = Self.plan([PlannedAction(.create, address("service.big"), reason: "r", changes: [
             FieldChange(field: "skill", old: nil, new: String(repeating: "<`|", count: 100_000)),
         ])])
         let cut = PlanRenderer.markdown(huge, maxPartLength: 4_000)
@@ -451,4 +451,10 @@ struct PlanRenderTests {
         #expect(cut[0].contains(" … (truncated)\n"))
         #expect(Self.structureProblems(cut[0]) == [])
     }
+}
+
+/// A target from its address string (the tests write plans the way docs/plan.md shows them).
+private func address(_ text: String) -> Target {
+    guard let target = Target(address: text) else { fatalError("not an address: \(text)") }
+    return target
 }

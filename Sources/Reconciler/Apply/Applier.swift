@@ -61,8 +61,8 @@ public struct ApplySettings: Sendable {
 public struct ApplyReport: Sendable {
     public var plan: Plan
     public var runID: Int64?
-    /// Address -> what failed (secret-free). Non-empty means exit code 3.
-    public var failures: [String: String]
+    /// What failed, by target (secret-free). Non-empty means exit code 3.
+    public var failures: [Target: String]
     public var succeeded: Int
 
     public var exitCode: Int32 { failures.isEmpty ? 0 : 3 }
@@ -184,26 +184,26 @@ public enum Applier {
         let now: Int64
         let commit: String?
         let author: String?
-        var failures: [String: String] = [:]
+        var failures: [Target: String] = [:]
         var succeeded = 0
-        /// Addresses of the planned actions that were carried out; the run's counts count these.
-        var done: Set<String> = []
+        /// Targets of the planned actions that were carried out; the run's counts count these.
+        var done: Set<Target> = []
         /// Planned actions left undone because one they depend on failed (a skill file or
         /// `.service_env` whose key exchange failed, the files of a home the helper refused):
-        /// address -> why (secret-free).
-        var skipped: [String: String] = [:]
+        /// target -> why (secret-free).
+        var skipped: [Target: String] = [:]
         /// Connections whose key exchange (an issue or a rotation) failed this run.
-        var exchangeFailures: Set<String> = []
+        var exchangeFailures: Set<Target> = []
         /// Notes on actions done otherwise than planned (a `.service_env` written without a
-        /// key whose exchange failed): address -> note.
-        var notes: [String: String] = [:]
+        /// key whose exchange failed): target -> note.
+        var notes: [Target: String] = [:]
         var runID: Int64?
         /// Services to delete once their keys are revoked (their URLs are needed until then).
         var deferredServiceDeletes: [String] = []
         /// Users to delete once their home files are removed.
         var deferredUserDeletes: [String] = []
         /// Connections to revoke whose token could not be learnt this run: kept for the next.
-        var unrecovered: Set<String> = []
+        var unrecovered: Set<Target> = []
 
         init(store: LiveStore, plan: Plan, desired: DesiredState, live: LiveState, homes: HomeObservations,
              settings: ApplySettings, now: Int64, commit: String?, author: String?) {
@@ -228,7 +228,8 @@ public enum Applier {
             let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             let users = Dictionary(desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             let groups = Dictionary(desired.groups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            let liveConnections = Dictionary(live.connections.map { ("\($0.user).\($0.service)", $0) }, uniquingKeysWith: { a, _ in a })
+            let liveConnections = Dictionary(live.connections.map { (Target.connection(user: $0.user, service: $0.service), $0) },
+                                             uniquingKeysWith: { a, _ in a })
             let referenced = Set(live.connections.map(\.service)).union(live.retiredTokens.map(\.service))
             var deferred: [String] = []
             var deferredUsers: [String] = []
@@ -240,56 +241,53 @@ public enum Applier {
                 // for or revoked; `record` adds the outcome.
                 id = try insertRun(started, into: &w)
                 for action in plan.actions {
-                    // `kind.id`: ids may hold dots (user ids), so split at the first dot only.
-                    let p = action.address.split(separator: ".", maxSplits: 1).map(String.init)
-                    guard p.count == 2 else { continue }
                     let writes = action.kind == .create || action.kind == .update
-                    switch (p[0], action.kind) {
-                    case ("service", _) where writes:
-                        if let s = services[p[1]] {
+                    switch (action.target, action.kind) {
+                    case (.service(let id), _) where writes:
+                        if let s = services[id] {
                             try w.upsert(LiveService(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
                                                      tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar,
                                                      secretEnv: s.secretEnv, skillSHA256: HomeFiles.sha256(s.skill), ttlDays: s.ttlDays,
                                                      keyPrefix: s.keyPrefix, enabled: s.enabled),
                                          skillText: s.skill)
                         }
-                    case ("service", .delete):
-                        if referenced.contains(p[1]) { deferred.append(p[1]) } else { try w.deleteService(p[1]) }
-                    case ("user", _) where writes:
-                        if let u = users[p[1]] { try w.upsert(LiveUser(id: u.id, email: u.email, unixUser: u.unixUser, active: u.active)) }
+                    case (.service(let id), .delete):
+                        if referenced.contains(id) { deferred.append(id) } else { try w.deleteService(id) }
+                    case (.user(let id), _) where writes:
+                        if let u = users[id] { try w.upsert(LiveUser(id: u.id, email: u.email, unixUser: u.unixUser, active: u.active)) }
                     // Kept until its files are gone: a run killed before then must still find the
                     // account to clean up.
-                    case ("user", .delete): deferredUsers.append(p[1])
-                    case ("group", _) where writes:
-                        if let g = groups[p[1]] { try w.upsert(LiveGroup(id: g.id, description: g.description)) }
-                    case ("group", .delete): try w.deleteGroup(p[1])
+                    case (.user(let id), .delete): deferredUsers.append(id)
+                    case (.group(let id), _) where writes:
+                        if let g = groups[id] { try w.upsert(LiveGroup(id: g.id, description: g.description)) }
+                    case (.group(let id), .delete): try w.deleteGroup(id)
                     default: break
                     }
                 }
                 // Rows written before migration v4 have no skill text: store the desired one
                 // where the digest already matches (a few rows; `accessctl import` reads them).
-                let written = Set(plan.actions.filter { $0.address.hasPrefix("service.") }.map { $0.address.dropFirst(8) })
-                for s in desired.services where !written.contains(Substring(s.id)) {
+                let written = Set(plan.actions.compactMap { if case .service(let id) = $0.target { id } else { nil } })
+                for s in desired.services where !written.contains(s.id) {
                     try w.storeMissingSkillText(service: s.id, sha256: HomeFiles.sha256(s.skill), text: s.skill)
                 }
                 // Memberships and grants after the users and groups they refer to.
                 for action in plan.actions {
-                    let address = action.address
                     let writes = action.kind == .create || action.kind == .update
-                    if address.hasPrefix("member.") {
-                        guard let (group, user) = Self.member(address) else { continue }
+                    switch action.target {
+                    case .membership(let group, let user):
                         if writes { try w.upsert(LiveMember(group: group, user: user)) }
                         if action.kind == .delete { try w.deleteMember(group: group, user: user) }
-                    } else if address.hasPrefix("grant.") {
-                        guard let (group, type, resource) = Self.grant(address) else { continue }
+                    case .grant(let group, let type, let resource):
                         if writes { try w.upsert(LiveGrant(group: group, type: type, resource: resource)) }
                         if action.kind == .delete { try w.deleteGrant(group: group, type: type, resource: resource) }
+                    default: break
                     }
                 }
                 // Connections: out of the files first (revoking), then pending exchanges, each
                 // recorded before any service is called.
-                for action in plan.actions where action.address.hasPrefix("connection.") {
-                    let key = String(action.address.dropFirst("connection.".count))
+                for action in plan.actions {
+                    guard case .connection(let user, let service) = action.target else { continue }
+                    let key = action.target
                     switch action.kind {
                     case .disconnect:
                         if var row = liveConnections[key] {
@@ -309,8 +307,6 @@ public enum Applier {
                             try w.upsert(row)
                         }
                     case .connect, .rotate:
-                        guard let dot = key.lastIndex(of: ".") else { continue }
-                        let user = String(key[..<dot]), service = String(key[key.index(after: dot)...])
                         var row = liveConnections[key]
                             ?? LiveConnection(user: user, service: service, status: .pending, requestID: UUID().uuidString.lowercased())
                         // A known key is rotated under a new request id. A pending or failed exchange
@@ -329,16 +325,10 @@ public enum Applier {
             deferredUserDeletes = deferredUsers
             runID = id
             // The registry rows are written (a deferred delete is done once it happens, in step 5).
-            let later = Set(deferred.map { "service.\($0)" } + deferredUsers.map { "user.\($0)" })
-            for action in plan.actions where Self.isRegistry(action.address) && !later.contains(action.address) {
-                done.insert(action.address)
+            let later = Set(deferred.map(Target.service) + deferredUsers.map(Target.user))
+            for action in plan.actions where action.target.isRegistry && !later.contains(action.target) {
+                done.insert(action.target)
             }
-        }
-
-        /// A row of the registry: a service, user, group, membership or grant.
-        static func isRegistry(_ address: String) -> Bool {
-            address.hasPrefix("service.") || address.hasPrefix("user.") || address.hasPrefix("group.")
-                || address.hasPrefix("member.") || address.hasPrefix("grant.")
         }
 
         /// A service as the desired state would have it, from its live row (for a service
@@ -347,34 +337,6 @@ public enum Applier {
             Service(id: s.id, name: s.name, description: s.description, tokenExchangeURL: s.tokenExchangeURL,
                     tokenRevokeURL: s.tokenRevokeURL, healthURL: s.healthURL, envVar: s.envVar, secretEnv: s.secretEnv,
                     skillPath: "", skill: "", ttlDays: s.ttlDays, keyPrefix: s.keyPrefix, enabled: s.enabled)
-        }
-
-        /// The user of a `connection.<user>.<service>` or `file.<user>.…` address (user ids
-        /// may hold dots; service ids and the file parts are known shapes).
-        static func user(of address: String) -> String? {
-            if address.hasPrefix("connection.") {
-                let rest = address.dropFirst("connection.".count)
-                return rest.lastIndex(of: ".").map { String(rest[..<$0]) }
-            }
-            if address.hasPrefix("file.") {
-                let rest = address.dropFirst("file.".count)
-                if rest.hasSuffix(".service_env") { return String(rest.dropLast(".service_env".count)) }
-                return rest.range(of: ".claude_rules/").map { String(rest[..<$0.lowerBound]) }
-            }
-            return nil
-        }
-
-        /// (group, user) of `member.<group>.<user>`; group names have no dots, user ids may.
-        static func member(_ address: String) -> (String, String)? {
-            let rest = address.dropFirst("member.".count)
-            guard let dot = rest.firstIndex(of: ".") else { return nil }
-            return (String(rest[..<dot]), String(rest[rest.index(after: dot)...]))
-        }
-
-        /// (group, type, resource) of `grant.<group>.<type>.<resource>` (resource ids may hold dots).
-        static func grant(_ address: String) -> (String, String, String)? {
-            let p = address.split(separator: ".", maxSplits: 3).map(String.init)
-            return p.count == 4 ? (p[1], p[2], p[3]) : nil
         }
 
         // MARK: Step 3
@@ -404,14 +366,15 @@ public enum Applier {
                 Fault.exchanged(done)
                 progress?(done, total)
             }) }
-            var unknownTokens: Set<String> = []
-            var failures: [String: String] = [:]
+            var unknownTokens: Set<Target> = []
+            var failures: [Target: String] = [:]
             var succeeded = 0
-            var issuedKeys: Set<String> = []
-            var failedExchanges: Set<String> = []
+            var issuedKeys: Set<Target> = []
+            var failedExchanges: Set<Target> = []
             let now = self.now
             try write { w in
                 for (row, result) in zip(rows, results) {
+                    let target = Target.connection(user: row.user, service: row.service)
                     var updated = row
                     if row.status == .revoking {
                         // Recovered only to be revoked: keep the token id, never the key.
@@ -426,12 +389,11 @@ public enum Applier {
                         case .failure(let error):
                             // The service may hold a key for this id: the row stays until the
                             // token is learnt and revoked.
-                            let address = "connection.\(row.user).\(row.service)"
-                            unknownTokens.insert(address)
+                            unknownTokens.insert(target)
                             updated.lastError = error.message
                             updated.attempts += 1
                             try w.upsert(updated)
-                            failures[address] = "revocation pending (its token is not known yet): \(error.message)"
+                            failures[target] = "revocation pending (its token is not known yet): \(error.message)"
                         }
                         continue
                     }
@@ -449,7 +411,7 @@ public enum Applier {
                         updated.lastError = nil
                         updated.attempts = 0
                         succeeded += 1
-                        issuedKeys.insert("connection.\(row.user).\(row.service)")
+                        issuedKeys.insert(target)
                     case .failure(let error):
                         // A still-valid old key stays in service; a connection without one is an error.
                         let keepsOldKey = row.apiKey != nil && (row.expiresAt ?? 0) > now
@@ -461,8 +423,8 @@ public enum Applier {
                         // service may have issued a key that a retry must get back.
                         if error.httpStatus == 409 { updated.requestID = UUID().uuidString.lowercased() }
                         updated.attempts += 1
-                        failures["connection.\(row.user).\(row.service)"] = error.message
-                        failedExchanges.insert("connection.\(row.user).\(row.service)")
+                        failures[target] = error.message
+                        failedExchanges.insert(target)
                     }
                     try w.upsert(updated)
                 }
@@ -479,7 +441,7 @@ public enum Applier {
         mutating func files() throws(ApplyError) {
             let state: LiveState
             do { state = try store.snapshot() } catch { throw .failed(error.description) }
-            let affected = Set(plan.actions.compactMap { Self.user(of: $0.address) })
+            let affected = Set(plan.actions.compactMap { $0.target.category >= .connection ? $0.target.homeUser : nil })
             let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             let desiredUsers = Dictionary(desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             let liveUsers = Dictionary(live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -487,12 +449,16 @@ public enum Applier {
             var request = ApplyRequest(contents: [:], users: [])
             var expected: [String: (user: String, env: String?, skills: [String: String])] = [:]
             // The file actions of each user, and the services whose key exchange failed this run.
-            let fileActions = Dictionary(grouping: plan.actions.filter { $0.address.hasPrefix("file.") }) {
-                Self.user(of: $0.address) ?? ""
+            var fileActions: [String: [PlannedAction]] = [:]
+            for action in plan.actions {
+                switch action.target {
+                case .serviceEnv(let user), .skillFile(let user, _): fileActions[user, default: []].append(action)
+                default: break
+                }
             }
-            let failedServices = Dictionary(grouping: exchangeFailures) {
-                Self.user(of: $0) ?? ""
-            }.mapValues { addresses in addresses.map { String($0[$0.index(after: $0.lastIndex(of: ".")!)...]) }.sorted() }
+            var failedServices: [String: [String]] = [:]
+            for case .connection(let user, let service) in exchangeFailures { failedServices[user, default: []].append(service) }
+            failedServices = failedServices.mapValues { $0.sorted() }
             for user in affected.sorted() {
                 guard let account = desiredUsers[user]?.unixUser ?? liveUsers[user]?.unixUser,
                       let home = homes.homes[account], Planner.unsafeReason(home) == nil else { continue }
@@ -514,14 +480,16 @@ public enum Applier {
             // A home left alone (unsafe, or no account) keeps its files: its actions are skipped.
             let sent = Set(expected.values.map(\.user))
             for (user, actions) in fileActions where !sent.contains(user) {
-                for action in actions { skipped[action.address] = "the home of \(user) was not written (see the plan's drift notes)" }
+                for action in actions { skipped[action.target] = "the home of \(user) was not written (see the plan's drift notes)" }
             }
             guard !request.users.isEmpty else { return }
             let response: HelperResponse
             do { response = try settings.helper.apply(request) } catch {
                 for (_, want) in expected {
-                    failures["home.\(want.user)"] = error.message
-                    for action in fileActions[want.user] ?? [] { skipped[action.address] = "the helper failed: see home.\(want.user)" }
+                    failures[.home(user: want.user)] = error.message
+                    for action in fileActions[want.user] ?? [] {
+                        skipped[action.target] = "the helper failed: see \(Target.home(user: want.user))"
+                    }
                 }
                 return
             }
@@ -539,35 +507,38 @@ public enum Applier {
                     }
                 }
                 if let problem {
-                    failures["home.\(want.user)"] = problem
-                    for action in fileActions[want.user] ?? [] { skipped[action.address] = "the home was not written as planned: see home.\(want.user)" }
+                    failures[.home(user: want.user)] = problem
+                    for action in fileActions[want.user] ?? [] {
+                        skipped[action.target] = "the home was not written as planned: see \(Target.home(user: want.user))"
+                    }
                     continue
                 }
                 succeeded += 1
                 // Each planned file action of the user, against what was actually sent.
                 let failedKeys = failedServices[want.user] ?? []
                 for action in fileActions[want.user] ?? [] {
-                    let name = action.address.dropFirst("file.\(want.user).".count)
-                    if name == "service_env" {
+                    switch action.target {
+                    case .serviceEnv:
                         if action.kind == .removeFile || failedKeys.isEmpty {
-                            done.insert(action.address)
+                            done.insert(action.target)
                         } else if want.env == nil {
-                            skipped[action.address] = "not written: no key of this user could be exchanged (\(failedKeys.joined(separator: ", ")))"
+                            skipped[action.target] = "not written: no key of this user could be exchanged (\(failedKeys.joined(separator: ", ")))"
                         } else {
-                            done.insert(action.address)
-                            notes[action.address] = "written without the key of \(failedKeys.joined(separator: ", ")) (its exchange failed)"
+                            done.insert(action.target)
+                            notes[action.target] = "written without the key of \(failedKeys.joined(separator: ", ")) (its exchange failed)"
                         }
-                    } else if name.hasPrefix("claude_rules/") {
-                        let skill = String(name.dropFirst("claude_rules/".count))
+                    case .skillFile(_, let skill):
                         let written = want.skills[skill] != nil
                         if action.kind == .removeFile ? !written : written {
-                            done.insert(action.address)
+                            done.insert(action.target)
                         } else {
                             let service = skill.hasPrefix("sc_") && skill.hasSuffix(".md") ? String(skill.dropFirst(3).dropLast(3)) : skill
-                            skipped[action.address] = failedKeys.contains(service)
-                                ? "not written: the key exchange of connection.\(want.user).\(service) failed"
-                                : "not written: connection.\(want.user).\(service) has no active key"
+                            let connection = Target.connection(user: want.user, service: service)
+                            skipped[action.target] = failedKeys.contains(service)
+                                ? "not written: the key exchange of \(connection) failed"
+                                : "not written: \(connection) has no active key"
                         }
+                    default: break
                     }
                 }
             }
@@ -582,12 +553,12 @@ public enum Applier {
             for s in state.services { serviceRows[s.id] = (s.tokenRevokeURL, s.secretEnv) }
             for s in live.services where serviceRows[s.id] == nil { serviceRows[s.id] = (s.tokenRevokeURL, s.secretEnv) }
             for s in desired.services { serviceRows[s.id] = (s.tokenRevokeURL, s.secretEnv) }
-            enum Target { case connection(LiveConnection), retired(RetiredToken) }
-            var targets: [Target] = []
+            enum Revocation { case connection(LiveConnection), retired(RetiredToken) }
+            var targets: [Revocation] = []
             var requests: [RevokeRequest] = []
             let unrecovered = self.unrecovered
             for row in state.connections where row.status == .revoking
-                && !unrecovered.contains("connection.\(row.user).\(row.service)") {
+                && !unrecovered.contains(.connection(user: row.user, service: row.service)) {
                 guard let token = row.tokenID, let service = serviceRows[row.service] else {
                     targets.append(.connection(row))
                     requests.append(RevokeRequest(serviceID: row.service, revokeURL: "", secretEnv: "", tokenID: ""))
@@ -607,16 +578,16 @@ public enum Applier {
             let answers = batch.isEmpty ? [] : runBlocking { await client.revoke(batch) }
             var results = [Result<Void, ExchangeError>](repeating: .success(()), count: requests.count)
             for (index, answer) in zip(live.map(\.offset), answers) { results[index] = answer }
-            var failures: [String: String] = [:]
+            var failures: [Target: String] = [:]
             var succeeded = 0
-            var revoked: Set<String> = []
+            var revoked: Set<Target> = []
             let deferred = deferredServiceDeletes
             let deferredUsers = deferredUserDeletes
             let earlier = self.failures
             // What is still owed after this step: a removed service or user stays in the
             // database while any key of theirs is (their URLs and email are needed to recover
             // and revoke it on the next run).
-            let stillUnknown = state.connections.filter { $0.status == .revoking && unrecovered.contains("connection.\($0.user).\($0.service)") }
+            let stillUnknown = state.connections.filter { $0.status == .revoking && unrecovered.contains(.connection(user: $0.user, service: $0.service)) }
             var owedServices = Set(stillUnknown.map(\.service))
             var owedUsers = Set(stillUnknown.map(\.user))
             for (target, result) in zip(targets, results) {
@@ -635,30 +606,30 @@ public enum Applier {
                     case (.connection(let row), .success):
                         try w.deleteConnection(user: row.user, service: row.service)
                         succeeded += 1
-                        revoked.insert("connection.\(row.user).\(row.service)")
+                        revoked.insert(.connection(user: row.user, service: row.service))
                     case (.connection(var row), .failure(let error)):
                         row.lastError = error.message
                         row.attempts += 1
                         try w.upsert(row)
-                        failures["connection.\(row.user).\(row.service)"] = "revocation failed (retried next run): \(error.message)"
+                        failures[.connection(user: row.user, service: row.service)] = "revocation failed (retried next run): \(error.message)"
                     case (.retired(let token), .success):
                         try w.deleteRetiredToken(service: token.service, tokenID: token.tokenID)
                         succeeded += 1
-                        revoked.insert("token.\(token.service).\(token.tokenID)")
+                        revoked.insert(.retiredKey(service: token.service, tokenID: token.tokenID))
                     case (.retired(var token), .failure(let error)):
                         token.lastError = error.message
                         token.attempts += 1
                         try w.upsert(token)
-                        failures["token.\(token.service).\(token.tokenID)"] = "revocation failed (retried next run): \(error.message)"
+                        failures[.retiredKey(service: token.service, tokenID: token.tokenID)] = "revocation failed (retried next run): \(error.message)"
                     }
                 }
                 for service in deferred where !owedServices.contains(service) {
                     try w.deleteService(service)
-                    revoked.insert("service.\(service)")
+                    revoked.insert(.service(service))
                 }
-                for user in deferredUsers where earlier["home.\(user)"] == nil && !owedUsers.contains(user) {
+                for user in deferredUsers where earlier[.home(user: user)] == nil && !owedUsers.contains(user) {
                     _ = try w.deleteUser(user)
-                    revoked.insert("user.\(user)")
+                    revoked.insert(.user(user))
                 }
             }
             self.failures.merge(failures) { a, _ in a }
@@ -677,16 +648,16 @@ public enum Applier {
                 metadata["action"] = "\(action.kind.rawValue)"
                 metadata["address"] = "\(action.address)"
                 metadata["reason"] = "\(action.reason)"
-                if let failure = failures[action.address] {
+                if let failure = failures[action.target] {
                     metadata["error"] = "\(failure)"
                     logger.error("action failed", metadata: metadata)
                 } else {
                     logger.info("action applied", metadata: metadata)
                 }
             }
-            let planned = Set(plan.actions.map(\.address))
-            for (address, failure) in failures.sorted(by: { $0.key < $1.key }) where !planned.contains(address) {
-                logger.error("failed", metadata: base.merging(["address": "\(address)", "error": "\(failure)"]) { _, new in new })
+            let planned = Set(plan.actions.map(\.target))
+            for (target, failure) in failures.sorted(by: { $0.key.address < $1.key.address }) where !planned.contains(target) {
+                logger.error("failed", metadata: base.merging(["address": "\(target)", "error": "\(failure)"]) { _, new in new })
             }
             let result: RunResult = failures.isEmpty ? .applied : .partlyApplied
             logger.info("run finished", metadata: base.merging(["result": "\(result.stored)",
@@ -721,7 +692,7 @@ public enum Applier {
         /// here in full.
         mutating func record(result: RunResult, message: String? = nil) throws(ApplyError) {
             // What was done, by the kind of its planned action; failures as failures.
-            let summary = PlanSummary(plan.actions.filter { done.contains($0.address) })
+            let summary = PlanSummary(plan.actions.filter { done.contains($0.target) })
             var counts: [String: Int] = [
                 "add": summary.add, "change": summary.change, "remove": summary.remove,
                 "keys_issued": summary.keysToIssue, "keys_rotated": summary.keysToRotate, "keys_revoked": summary.keysToRevoke,
@@ -732,7 +703,7 @@ public enum Applier {
             let finished = Int64(Date().timeIntervalSince1970)
             let failures = self.failures
             let skipped = self.skipped, notes = self.notes
-            let planned = Set(auditIntents.map(\.action.address))
+            let planned = Set(auditIntents.map(\.action.target))
             let at = now, actor = author, started = runID
             let run = LiveRun(commit: commit, author: author, startedAt: now, finishedAt: finished, result: result, counts: counts,
                               message: message)
@@ -746,18 +717,19 @@ public enum Applier {
                     runID = try insertRun(run, into: &w)
                 }
                 id = runID
-                for (address, failure) in failures.sorted(by: { $0.key < $1.key }) {
-                    if planned.contains(address) {
-                        try w.markAuditFailed(runID: runID, address: address, failure: failure)
+                for (target, failure) in failures.sorted(by: { $0.key.address < $1.key.address }) {
+                    if planned.contains(target) {
+                        try w.markAuditFailed(runID: runID, address: target.address, failure: failure)
                     } else {
-                        try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: address, detail: failure, actor: actor))
+                        try w.insertAudit(LiveAuditEntry(runID: runID, at: at, action: "failed", address: target.address,
+                                                         detail: failure, actor: actor))
                     }
                 }
-                for (address, reason) in skipped.sorted(by: { $0.key < $1.key }) where failures[address] == nil {
-                    try w.markAudit(runID: runID, address: address, outcome: "SKIPPED", detail: reason)
+                for (target, reason) in skipped.sorted(by: { $0.key.address < $1.key.address }) where failures[target] == nil {
+                    try w.markAudit(runID: runID, address: target.address, outcome: "SKIPPED", detail: reason)
                 }
-                for (address, note) in notes.sorted(by: { $0.key < $1.key }) {
-                    try w.markAudit(runID: runID, address: address, outcome: "NOTE", detail: note)
+                for (target, note) in notes.sorted(by: { $0.key.address < $1.key.address }) {
+                    try w.markAudit(runID: runID, address: target.address, outcome: "NOTE", detail: note)
                 }
             }
             runID = id

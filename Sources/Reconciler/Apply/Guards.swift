@@ -21,11 +21,13 @@ enum Guards {
             throw ApplyRefusal(.emptyDesiredState, "the desired state is empty but the live state is not; refusing to remove everything")
         }
         guard !settings.allowMassRemoval else { return }
+        func count(_ kind: PlannedAction.Kind, _ matches: (Target) -> Bool) -> Int {
+            plan.actions.filter { $0.kind == kind && matches($0.target) }.count
+        }
         let removals: [(name: String, removed: Int, total: Int)] = [
-            ("memberships", plan.actions.filter { $0.kind == .delete && $0.address.hasPrefix("member.") }.count, live.members.count),
-            ("grants", plan.actions.filter { $0.kind == .delete && $0.address.hasPrefix("grant.") }.count, live.grants.count),
-            ("connections", plan.actions.filter { $0.kind == .disconnect && $0.address.hasPrefix("connection.") }.count,
-             live.connections.count),
+            ("memberships", count(.delete) { $0.category == .membership }, live.members.count),
+            ("grants", count(.delete) { $0.category == .grant }, live.grants.count),
+            ("connections", count(.disconnect) { if case .connection = $0 { true } else { false } }, live.connections.count),
         ]
         for category in removals {
             let limit = max(settings.minRemoval, category.total * settings.maxRemovalPercent / 100)
