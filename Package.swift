@@ -32,9 +32,11 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // The only reconciler module that imports Glibc/Darwin.
+        .target(name: "Platform", exclude: ["README.md"]),
         .target(
             name: "GitStore",
-            dependencies: ["CGit2", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CGit2", "Platform", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"]
         ),
         .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A POSIX error number (`errno`), with the C library's words for it.
+public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The number, as the C library of this platform defines it.
+    public let rawValue: Int32
+
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// `ENOENT`: there is no such file or directory.
+    public static let noSuchFile = Errno(rawValue: ENOENT)
+    /// `ENOTDIR`: a component of the path is not a directory.
+    public static let notDirectory = Errno(rawValue: ENOTDIR)
+    /// `EACCES`: the permissions do not allow it.
+    public static let permissionDenied = Errno(rawValue: EACCES)
+    /// `EPERM`: the operation is not permitted (for example, signalling another user's process).
+    public static let notPermitted = Errno(rawValue: EPERM)
+    /// `EEXIST`: something is already there.
+    public static let exists = Errno(rawValue: EEXIST)
+    /// `ELOOP`: too many symbolic links, or a link where none may be followed.
+    public static let tooManySymbolicLinks = Errno(rawValue: ELOOP)
+    /// `EINTR`: a signal interrupted the call; it can be repeated.
+    public static let interrupted = Errno(rawValue: EINTR)
+    /// `EWOULDBLOCK`: the call would have to wait (a lock held by another).
+    public static let wouldBlock = Errno(rawValue: EWOULDBLOCK)
+
+    /// The C library's words for the number (`strerror`), such as "No such file or directory".
+    public var message: String { String(cString: strerror(rawValue)) }
+
+    public var description: String { message }
+
+    /// The calling thread's `errno`, right after a failed call.
+    static var current: Errno { Errno(rawValue: errno) }
+}
+
+/// Why a call into the operating system failed, with the path it was about.
+public enum PlatformError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `operation` (a verb phrase, such as "read" or "lock") on `path` failed with `errno`.
+    case system(operation: String, path: String, errno: Errno)
+    /// `path` is a symbolic link, and the call follows none.
+    case symbolicLink(path: String)
+    /// `path` is `kind`, not a regular file.
+    case notRegularFile(path: String, kind: FileKind)
+    /// The file at `path` holds more than `limit` bytes.
+    case tooLarge(path: String, limit: Int)
+
+    /// The path the failed call was about.
+    public var path: String {
+        switch self {
+        case .system(_, let path, _), .symbolicLink(let path), .notRegularFile(let path, _), .tooLarge(let path, _):
+            return path
+        }
+    }
+
+    /// The error number of a failed system call; nil for the refusals of this module.
+    public var errno: Errno? {
+        guard case .system(_, _, let number) = self else { return nil }
+        return number
+    }
+
+    /// The failure in plain words, such as "cannot read /etc/x: Permission denied".
+    public var description: String {
+        switch self {
+        case .system(let operation, let path, let number): return "cannot \(operation) \(path): \(number.message)"
+        case .symbolicLink(let path): return "\(path) is a symbolic link"
+        case .notRegularFile(let path, let kind): return "\(path) is \(kind), not a regular file"
+        case .tooLarge(let path, let limit): return "\(path) is larger than \(limit) bytes"
+        }
+    }
+
+    /// `.system` with the calling thread's `errno`.
+    static func current(_ operation: String, _ path: String) -> PlatformError {
+        .system(operation: operation, path: path, errno: .current)
+    }
+}
