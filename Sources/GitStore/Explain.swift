@@ -1,9 +1,5 @@
 import CGit2
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Platform
 
 // libgit2's messages for the failures users meet, said in plain words: what is wrong and
 // how to fix it. Each rewording keeps libgit2's code and class (shown by
@@ -35,48 +31,45 @@ func explainOpenFailure(_ error: GitError, path: String) -> GitError {
         || (error.errorClass == Int32(GIT_ERROR_CONFIG.rawValue) && error.message.contains("safe.directory")) {
         return error.reworded(dubiousOwnership(path))
     }
-    var info = stat()
-    if stat(path, &info) != 0 {
-        switch errno {
-        case ENOENT, ENOTDIR: return error.reworded("there is no directory at \(path)")
-        case EACCES:
-            return error.reworded("\(path) cannot be read: permission denied for \(userName(geteuid())); "
+    let info: FileInfo
+    do {
+        info = try FileInfo(path: path)
+    } catch let failure {
+        switch failure.errno {
+        case .noSuchFile?, .notDirectory?: return error.reworded("there is no directory at \(path)")
+        case .permissionDenied?:
+            return error.reworded("\(path) cannot be read: permission denied for \(userName(OS.effectiveUserID)); "
                 + "run the command as the user that owns it (for the server's clone: `sudo -u accessctl`)")
         default: return error
         }
     }
-    if info.st_mode & S_IFMT != S_IFDIR { return error.reworded("\(path) is a file, not a git repository") }
+    if info.kind != .directory { return error.reworded("\(path) is a file, not a git repository") }
     if error.code == GIT_ENOTFOUND.rawValue && error.errorClass == Int32(GIT_ERROR_REPOSITORY.rawValue) {
         return error.reworded("\(path) is not a git repository: it has no .git directory and is not a bare "
             + "repository (HEAD, objects/ and refs/); check the path")
     }
     if error.message.contains("Permission denied") {
         return error.reworded("the repository at \(path) cannot be read: permission denied for "
-            + "\(userName(geteuid())); run the command as the user that owns it (for the server's clone: `sudo -u accessctl`)")
+            + "\(userName(OS.effectiveUserID)); run the command as the user that owns it (for the server's clone: `sudo -u accessctl`)")
     }
     return error
 }
 
 /// "Detected dubious ownership", as git says it, with the owner and the two ways out.
 private func dubiousOwnership(_ path: String) -> String {
-    var resolved = path
-    if let real = realpath(path, nil) {
-        resolved = String(cString: real)
-        free(real)
-    }
+    let resolved = Files.canonicalPath(path) ?? path
     // libgit2 checks the working directory of a non-bare repository, and allows it by that name.
     var directory = resolved
     if directory.hasSuffix("/.git") { directory.removeLast(5) }
-    var info = stat()
     let owner: String
-    if stat(directory, &info) == 0 && info.st_uid != geteuid() {
-        owner = userName(info.st_uid)
-    } else if stat(resolved + "/.git", &info) == 0 || stat(resolved, &info) == 0 {
-        owner = userName(info.st_uid)
+    if let info = try? FileInfo(path: directory), info.userID != OS.effectiveUserID {
+        owner = userName(info.userID)
+    } else if let info = (try? FileInfo(path: resolved + "/.git")) ?? (try? FileInfo(path: resolved)) {
+        owner = userName(info.userID)
     } else {
         owner = "another user"
     }
-    let me = userName(geteuid())
+    let me = userName(OS.effectiveUserID)
     return "detected dubious ownership in repository at \(directory): it is owned by \(owner), but this command "
         + "runs as \(me), and git refuses another user's repository unless it is marked safe. Run the command "
         + "as its owner (e.g. `sudo -u \(owner.split(separator: " ").first ?? "owner") ...`), or, if you trust "
@@ -84,13 +77,8 @@ private func dubiousOwnership(_ path: String) -> String {
 }
 
 /// "name (uid N)", or "uid N" for a uid without an account.
-func userName(_ uid: uid_t) -> String {
-    var entry = passwd()
-    var result: UnsafeMutablePointer<passwd>?
-    var buffer = [CChar](repeating: 0, count: 4096)
-    guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name
-    else { return "uid \(uid)" }
-    return "\(String(cString: name)) (uid \(uid))"
+func userName(_ uid: UInt32) -> String {
+    OS.userName(of: uid).map { "\($0) (uid \(uid))" } ?? "uid \(uid)"
 }
 
 /// The error of `git_revparse_single` on `spec`, in plain words.

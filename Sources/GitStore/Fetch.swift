@@ -1,4 +1,5 @@
 import CGit2
+import Platform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -155,13 +156,15 @@ private func advertisedID(of name: String, _ remote: OpaquePointer,
 /// that is not a directory: libgit2 would only say "unsupported URL protocol".
 private func expectLocalDirectory(_ url: String, _ operation: String) throws(GitError) {
     guard !url.contains("://") && !url.contains(":") else { return }
-    var info = stat()
-    if stat(url, &info) != 0 {
+    let info: FileInfo
+    do {
+        info = try FileInfo(path: url)
+    } catch {
         throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
-                       message: "there is no git repository at \(url): \(String(cString: strerror(errno))); check `remote`",
+                       message: "there is no git repository at \(url): \(error.reason); check `remote`",
                        operation: operation)
     }
-    guard info.st_mode & S_IFMT == S_IFDIR else {
+    guard info.kind == .directory else {
         throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
                        message: "there is no git repository at \(url): it is a file, not a directory; check `remote`",
                        operation: operation)
@@ -180,8 +183,13 @@ private func expectValidReferenceName(_ name: String, _ message: String, _ opera
 /// Calls `body` with a `git_strarray` of `strings`, valid only during the call.
 private func withStringArray<R>(_ strings: [String],
                                 _ body: (UnsafePointer<git_strarray>) throws(GitError) -> R) throws(GitError) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    defer { for pointer in pointers { free(pointer) } }
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { string in
+        let characters = string.utf8CString
+        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: characters.count)
+        characters.withUnsafeBufferPointer { copy.initialize(from: $0.baseAddress!, count: $0.count) }
+        return copy
+    }
+    defer { for pointer in pointers { pointer?.deallocate() } }
     return try pointers.withUnsafeMutableBufferPointer { (buffer) throws(GitError) -> R in
         var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
         return try body(&array)

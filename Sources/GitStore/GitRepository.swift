@@ -1,10 +1,6 @@
 import Foundation
 import CGit2
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Platform
 
 /// The result of `git_libgit2_init()`, called once per process on first use.
 private let libgit2InitCode: Int32 = git_libgit2_init()
@@ -447,8 +443,11 @@ private func objectID(_ oid: UnsafePointer<git_oid>?, _ operation: String) throw
 /// Removes `path` and, if it is a directory (not a link to one), everything in it; a
 /// missing path counts as removed.
 private func removeTree(_ path: String) -> Bool {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return errno == ENOENT }
+    do {
+        _ = try FileInfo(path: path, followLinks: false)
+    } catch {
+        return error.errno == .noSuchFile
+    }
     return (try? FileManager.default.removeItem(atPath: path)) != nil
 }
 
@@ -460,22 +459,17 @@ private func expectNothingAt(_ path: String, _ operation: String) throws(GitErro
         GitError(code: GIT_EEXISTS.rawValue, errorClass: Int32(GIT_ERROR_REPOSITORY.rawValue),
                  message: "'\(path)' \(what)", operation: operation)
     }
-    guard let directory = opendir(path) else {
-        switch errno {
-        case ENOENT: return false
-        case ENOTDIR: throw exists("exists and is not a directory")
-        default: throw exists("exists and cannot be read: \(String(cString: strerror(errno)))")
+    let names: [String]
+    do {
+        names = try Files.directoryEntries(atPath: path)
+    } catch {
+        switch error.errno {
+        case .noSuchFile?: return false
+        case .notDirectory?: throw exists("exists and is not a directory")
+        default: throw exists("exists and cannot be read: \(error.reason)")
         }
     }
-    defer { closedir(directory) }
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if name != "." && name != ".." {
-            throw exists("is neither a bare repository nor an empty directory")
-        }
-    }
+    guard names.isEmpty else { throw exists("is neither a bare repository nor an empty directory") }
     return true
 }
 
@@ -485,8 +479,8 @@ private func expectParentDirectory(of path: String, _ operation: String) throws(
     var trimmed = Substring(path)
     while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
     let parent = trimmed.lastIndex(of: "/").map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
-    var info = stat()
-    guard stat(parent, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
         throw GitError(code: GIT_ENOTFOUND.rawValue, errorClass: Int32(GIT_ERROR_OS.rawValue),
                        message: "the parent directory '\(parent)' does not exist", operation: operation)
     }

@@ -1,10 +1,5 @@
 import Crypto
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What a known_hosts file says about the host key an SSH server presented.
 enum HostKeyVerdict: Equatable {
@@ -36,18 +31,12 @@ struct KnownHosts {
     let path: String
     let entries: [Entry]
 
-    /// Reads `path`; nil if it cannot be opened.
+    /// Reads `path` (following a link, as libssh2 does), up to its first 16 MiB and 64 KiB;
+    /// nil if it cannot be opened.
     static func read(path: String) -> KnownHosts? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = fread(&buffer, 1, buffer.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
-            if bytes.count > 16 << 20 { break }
-        }
+        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? file.close() }
+        let bytes = (try? file.read(upToCount: (16 << 20) + 65536)) ?? Data()
         return KnownHosts(path: path, text: String(decoding: bytes, as: UTF8.self))
     }
 

@@ -62,14 +62,22 @@ public enum PlatformError: Error, Equatable, Sendable, CustomStringConvertible {
         return number
     }
 
-    /// The failure in plain words, such as "cannot read /etc/x: Permission denied".
-    public var description: String {
+    /// The failure without its path: the errno's words (`strerror`) for `.system`, such as
+    /// "Permission denied"; else what is wrong with the file, such as "is a symbolic link".
+    public var reason: String {
         switch self {
-        case .system(let operation, let path, let number): return "cannot \(operation) \(path): \(number.message)"
-        case .symbolicLink(let path): return "\(path) is a symbolic link"
-        case .notRegularFile(let path, let kind): return "\(path) is \(kind), not a regular file"
-        case .tooLarge(let path, let limit): return "\(path) is larger than \(limit) bytes"
+        case .system(_, _, let number): return number.message
+        case .symbolicLink: return "is a symbolic link"
+        case .notRegularFile(_, let kind): return "is \(kind), not a regular file"
+        case .tooLarge(_, let limit): return "is larger than \(limit) bytes"
         }
+    }
+
+    /// The failure in plain words, such as "cannot read /etc/x: Permission denied" or
+    /// "/etc/x is a symbolic link".
+    public var description: String {
+        guard case .system(let operation, let path, _) = self else { return "\(path) \(reason)" }
+        return "cannot \(operation) \(path): \(reason)"
     }
 
     /// `.system` with the calling thread's `errno`.
