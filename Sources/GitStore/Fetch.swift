@@ -1,10 +1,5 @@
 import CGit2
 import Platform
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension GitRepository {
     /// Fetches one branch of a remote repository into a reference of this one.
@@ -35,27 +30,30 @@ extension GitRepository {
     /// `url.<base>.insteadOf` settings of the git configuration apply, and
     /// proxies come from `http.proxy` or the `https_proxy` family of
     /// environment variables. libgit2 checks TLS certificates and, for SSH,
-    /// the host key against `~/.ssh/known_hosts`.
+    /// the host key against `~/.ssh/known_hosts`; when it refuses a host key,
+    /// the error says why (unknown host, changed key) if `credentials` names
+    /// that file.
     /// When the server asks for credentials, each of these is tried at most
     /// once per URL, in this order:
-    /// - for SSH, the keys of the SSH agent (`SSH_AUTH_SOCK`), as the user
-    ///   named in the URL, or `git`;
-    /// - for HTTPS, the user name and password in the environment variables
-    ///   `ACCESSCTL_GIT_USERNAME` (or the user named in the URL) and
-    ///   `ACCESSCTL_GIT_PASSWORD`. They are never sent over plain `http://`.
+    /// - for SSH, the keys of the SSH agent, if `credentials` says there is
+    ///   one, as the user named in the URL, or `git`;
+    /// - for HTTPS, the user name (or the user named in the URL) and password
+    ///   of `credentials`. They are never sent over plain `http://`.
     ///
     /// - parameters:
     ///   - url: Where the remote repository is.
     ///   - branch: The remote branch, without `refs/heads/`.
     ///   - ref: The full name of the reference to update; nil for
     ///     `refs/remotes/origin/<branch>`.
+    ///   - credentials: What the fetch may authenticate with; by default nothing.
     /// - returns: The id of the fetched commit, which `ref` now names.
     /// - throws: A ``GitError`` with libgit2's message if the remote cannot be
     ///   reached, authentication fails, or the download fails; with code
     ///   `GIT_ENOTFOUND` if the remote has no such branch; with code
     ///   `GIT_EINVALIDSPEC` if `branch` or `ref` is not a valid reference name.
     ///   After an error, every reference is as it was.
-    public func fetch(remote url: String, branch: String, into ref: String? = nil) throws(GitError) -> ObjectID {
+    public func fetch(remote url: String, branch: String, into ref: String? = nil,
+                      credentials: GitCredentials = .none) throws(GitError) -> ObjectID {
         let source = "refs/heads/" + branch
         let destination = ref ?? "refs/remotes/origin/" + branch
         let operation = "fetch \(source) from \(redactingPassword(in: url)) into \(destination)"
@@ -73,7 +71,8 @@ extension GitRepository {
         guard let remote else { throw .noResult(operation) }
         defer { git_remote_free(remote) }
 
-        let context = FetchContext(url: url, credentials: CredentialState.fromEnvironment())
+        let context = FetchContext(url: url, credentials: CredentialState(credentials),
+                                   knownHostsPath: credentials.knownHostsPath)
         let shown = redactingPassword(in: url)
         // A failure of libgit2 in plain words, unless one of the callbacks already said it so.
         func failure(_ code: Int32) -> GitError {
@@ -210,6 +209,49 @@ func redactingPassword(in url: String) -> String {
 
 // MARK: - Credentials
 
+/// What a fetch may authenticate with, and where the SSH host keys are. The caller gives
+/// them (the command line reads its environment: ``init(environment:)``); GitStore reads no
+/// environment variable.
+public struct GitCredentials: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
+    /// The user name for HTTPS (`ACCESSCTL_GIT_USERNAME`); nil: the user named in the URL.
+    public var username: String?
+    /// The password or token for HTTPS (`ACCESSCTL_GIT_PASSWORD`).
+    public var password: String?
+    /// Whether an SSH agent is there (`SSH_AUTH_SOCK` is set); libgit2 asks it for keys
+    /// through the process's own `SSH_AUTH_SOCK`.
+    public var hasAgent: Bool
+    /// The known_hosts file libgit2 checks host keys against (`$HOME/.ssh/known_hosts` of this
+    /// process), read to say why a host key was refused; nil: libgit2's own words.
+    public var knownHostsPath: String?
+
+    public init(username: String? = nil, password: String? = nil, hasAgent: Bool = false,
+                knownHostsPath: String? = nil) {
+        self.username = username
+        self.password = password
+        self.hasAgent = hasAgent
+        self.knownHostsPath = knownHostsPath
+    }
+
+    /// The credentials `environment` gives: `ACCESSCTL_GIT_USERNAME`, `ACCESSCTL_GIT_PASSWORD`,
+    /// `SSH_AUTH_SOCK` and `$HOME/.ssh/known_hosts`. An empty variable counts as unset.
+    public init(environment: [String: String]) {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        self.init(username: value("ACCESSCTL_GIT_USERNAME"), password: value("ACCESSCTL_GIT_PASSWORD"),
+                  hasAgent: value("SSH_AUTH_SOCK") != nil, knownHostsPath: (value("HOME") ?? "") + "/.ssh/known_hosts")
+    }
+
+    /// Nothing to authenticate with, and host key refusals in libgit2's words.
+    public static let none = GitCredentials()
+
+    /// The credentials without the password.
+    public var description: String {
+        "GitCredentials(username: \(username ?? "nil"), password: \(password == nil ? "nil" : "***"), "
+            + "hasAgent: \(hasAgent), knownHostsPath: \(knownHostsPath ?? "nil"))"
+    }
+
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+}
+
 /// What the credential callback hands libgit2 next.
 enum CredentialChoice: Equatable {
     /// The user name to log in as over SSH.
@@ -239,11 +281,11 @@ struct CredentialTypes: OptionSet {
 /// libgit2 calls the callback again after each rejected credential; trying
 /// each method at most once per URL ends that loop.
 final class CredentialState {
-    /// `ACCESSCTL_GIT_USERNAME`.
+    /// ``GitCredentials/username``.
     let username: String?
-    /// `ACCESSCTL_GIT_PASSWORD`.
+    /// ``GitCredentials/password``.
     let password: String?
-    /// Whether `SSH_AUTH_SOCK` names an SSH agent.
+    /// ``GitCredentials/hasAgent``.
     let hasAgent: Bool
     private var tried: Set<String> = []
 
@@ -253,11 +295,9 @@ final class CredentialState {
         self.hasAgent = hasAgent
     }
 
-    /// The state for credentials from the process environment.
-    static func fromEnvironment() -> CredentialState {
-        CredentialState(username: environment("ACCESSCTL_GIT_USERNAME"),
-                        password: environment("ACCESSCTL_GIT_PASSWORD"),
-                        hasAgent: environment("SSH_AUTH_SOCK") != nil)
+    /// The state for `credentials`, with nothing tried yet.
+    convenience init(_ credentials: GitCredentials) {
+        self.init(username: credentials.username, password: credentials.password, hasAgent: credentials.hasAgent)
     }
 
     /// The next credential to offer for `url`.
@@ -311,12 +351,6 @@ final class CredentialState {
     }
 }
 
-private func environment(_ name: String) -> String? {
-    guard let value = getenv(name) else { return nil }
-    let text = String(cString: value)
-    return text.isEmpty ? nil : text
-}
-
 /// The `git_credential_acquire_cb` of ``GitRepository/fetch(remote:branch:into:)``.
 ///
 /// A plain function: it captures nothing, and finds its ``CredentialState``
@@ -351,16 +385,19 @@ private func acquireCredential(
 
 // MARK: - Host keys
 
-/// What the callbacks of one fetch share: the URL, the credentials tried, and the messages
-/// they failed with (which are plain already).
+/// What the callbacks of one fetch share: the URL, the credentials tried, the known_hosts
+/// file, and the messages they failed with (which are plain already).
 final class FetchContext {
     let url: String
     let credentials: CredentialState
+    /// ``GitCredentials/knownHostsPath``.
+    let knownHostsPath: String?
     var refusals: Set<String> = []
 
-    init(url: String, credentials: CredentialState) {
+    init(url: String, credentials: CredentialState, knownHostsPath: String? = nil) {
         self.url = url
         self.credentials = credentials
+        self.knownHostsPath = knownHostsPath
     }
 
     /// The port libgit2 connects to on `host`: the URL's, or 22.
@@ -370,16 +407,12 @@ final class FetchContext {
     }
 }
 
-/// The known_hosts file libgit2 reads: `$HOME/.ssh/known_hosts`.
-func knownHostsPath() -> String {
-    (environment("HOME") ?? "") + "/.ssh/known_hosts"
-}
-
 /// The `git_transport_certificate_check_cb` of ``GitRepository/fetch(remote:branch:into:)``.
 ///
 /// libgit2 has already looked the SSH host key up in known_hosts (`valid`); when it did not
 /// find it, this says why in plain words: no line for the host, or a line with another key
-/// (the key changed: possibly a man-in-the-middle). TLS certificates are left to libgit2.
+/// (the key changed: possibly a man-in-the-middle). TLS certificates are left to libgit2, and
+/// so are host keys when the fetch was given no known_hosts file.
 private func checkCertificate(
     _ cert: UnsafeMutablePointer<git_cert>?,
     _ valid: Int32,
@@ -389,6 +422,7 @@ private func checkCertificate(
     guard valid == 0, let cert, let host, let payload,
           cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
     let context = Unmanaged<FetchContext>.fromOpaque(payload).takeUnretainedValue()
+    guard let knownHostsPath = context.knownHostsPath else { return GIT_PASSTHROUGH.rawValue }
     return cert.withMemoryRebound(to: git_cert_hostkey.self, capacity: 1) { pointer -> Int32 in
         let hostkey = pointer.pointee
         guard hostkey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0,
@@ -398,7 +432,7 @@ private func checkCertificate(
         let sha256 = withUnsafeBytes(of: hostkey.hash_sha256) { Array($0) }
         let name = String(cString: host)
         guard let message = hostKeyRefusal(host: name, port: context.sshPort(of: name), key: key, sha256: sha256,
-                                           knownHostsPath: knownHostsPath())
+                                           knownHostsPath: knownHostsPath)
         else { return GIT_PASSTHROUGH.rawValue }
         context.refusals.insert(message)
         git_error_set_str(Int32(GIT_ERROR_SSH.rawValue), message)

@@ -2,6 +2,7 @@ import AccessModel
 import DesiredRepo
 import Reconciler
 import ArgumentParser
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,7 +79,7 @@ struct RepoOptions: ParsableArguments {
     func fetchIfAsked(_ fetch: Bool, _ config: ServerConfig) throws {
         guard fetch else { return }
         do {
-            let commit = try Fetcher.fetch(config: config)
+            let commit = try Fetcher.fetch(config: config, environment: ProcessInfo.processInfo.environment)
             writeStandardError("fetched \(config.branch ?? "main") at \(commit.prefix(12))\n")
         } catch {
             printError(error.message)

@@ -28,7 +28,10 @@ public enum Fetcher {
     /// Fetches and returns the fetched commit id. A failure leaves the repository as it was:
     /// a clone created for this fetch is removed again (an empty directory that was
     /// initialised is emptied again), so the next run starts from nothing too.
-    public static func fetch(config: ServerConfig) throws(RepoReadError) -> String {
+    ///
+    /// - parameter environment: The process environment, for the credentials
+    ///   (`GitCredentials(environment:)`).
+    public static func fetch(config: ServerConfig, environment: [String: String]) throws(RepoReadError) -> String {
         guard let repository = config.repository else {
             throw RepoReadError("--fetch needs 'repository' (the server's bare clone) in the configuration")
         }
@@ -37,7 +40,8 @@ public enum Fetcher {
         let origin: GitRepository.BareOrigin
         let fetched: Result<ObjectID, GitError>
         do {
-            (fetched, origin) = try fetchIntoClone(at: repository, remote: remote, branch: branch)
+            (fetched, origin) = try fetchIntoClone(at: repository, remote: remote, branch: branch,
+                                                   credentials: GitCredentials(environment: environment))
         } catch {
             throw RepoReadError("fetch of \(branch) from \(redacted(remote)) failed: \(error.description)")
         }
@@ -54,11 +58,12 @@ public enum Fetcher {
 
     /// Opens or creates the clone and fetches into it; the clone is closed on return, so a new
     /// one can be removed after a failed fetch. Throws only when the clone cannot be opened.
-    private static func fetchIntoClone(at path: String, remote: String, branch: String)
+    private static func fetchIntoClone(at path: String, remote: String, branch: String, credentials: GitCredentials)
         throws(GitError) -> (Result<ObjectID, GitError>, GitRepository.BareOrigin) {
         let (clone, origin) = try GitRepository.openOrCreateBare(path: path)
         do {
-            return (.success(try clone.fetch(remote: remote, branch: branch, into: trackingRef(branch: branch))), origin)
+            let ref = trackingRef(branch: branch)
+            return (.success(try clone.fetch(remote: remote, branch: branch, into: ref, credentials: credentials)), origin)
         } catch {
             return (.failure(error), origin)
         }
