@@ -30,58 +30,9 @@ extension LiveStore {
     }
 
     static func readExport(_ db: Database) throws -> LiveExport {
-        var services: [LiveService] = []
         var skillTexts: [String: String] = [:]
-        var cursor = try Row.fetchCursor(db, sql: """
-            SELECT id, name, description, token_exchange_url, token_revoke_url, health_url, env_var, secret_env,
-                   skill_sha256, ttl_days, key_prefix, enabled, source, skill_text
-            FROM services ORDER BY id
-            """)
-        while let row = try cursor.next() {
-            let service = LiveService(
-                id: row[0], name: row[1], description: row[2], tokenExchangeURL: row[3], tokenRevokeURL: row[4],
-                healthURL: row[5], envVar: row[6], secretEnv: row[7], skillSHA256: row[8], ttlDays: row[9],
-                keyPrefix: row[10], enabled: row[11], source: try source(row[12], "services"))
-            services.append(service)
-            if let text: String = row[13] { skillTexts[service.id] = text }
-        }
-
-        var users: [LiveUser] = []
-        cursor = try Row.fetchCursor(db, sql: "SELECT id, email, unix_user, active, source FROM users ORDER BY id")
-        while let row = try cursor.next() {
-            users.append(LiveUser(id: row[0], email: row[1], unixUser: row[2], active: row[3], source: try source(row[4], "users")))
-        }
-
-        var groups: [LiveGroup] = []
-        cursor = try Row.fetchCursor(db, sql: "SELECT id, description, source FROM groups ORDER BY id")
-        while let row = try cursor.next() {
-            groups.append(LiveGroup(id: row[0], description: row[1], source: try source(row[2], "groups")))
-        }
-
-        var members: [LiveMember] = []
-        cursor = try Row.fetchCursor(db, sql: #"SELECT "group", user, source FROM group_members ORDER BY "group", user"#)
-        while let row = try cursor.next() {
-            members.append(LiveMember(group: row[0], user: row[1], source: try source(row[2], "group_members")))
-        }
-
-        var grants: [LiveGrant] = []
-        cursor = try Row.fetchCursor(db, sql: #"SELECT "group", type, resource, source FROM grants ORDER BY "group", type, resource"#)
-        while let row = try cursor.next() {
-            grants.append(LiveGrant(group: row[0], type: row[1], resource: row[2], source: try source(row[3], "grants")))
-        }
-
-        var connections: [LiveConnection] = []
-        cursor = try Row.fetchCursor(db, sql: "SELECT user, service, status, attempts FROM connections ORDER BY user, service")
-        while let row = try cursor.next() {
-            let statusText: String = row[2]
-            guard let status = ConnectionStatus(rawValue: statusText) else {
-                throw LiveStoreError("unexpected status '\(statusText)' in table connections")
-            }
-            connections.append(LiveConnection(user: row[0], service: row[1], status: status, requestID: "", attempts: row[3]))
-        }
-
-        return LiveExport(state: LiveState(services: services, users: users, groups: groups, members: members,
-                                           grants: grants, connections: connections),
-                          skillTexts: skillTexts)
+        let cursor = try Row.fetchCursor(db, sql: "SELECT id, skill_text FROM services WHERE skill_text IS NOT NULL ORDER BY id")
+        while let row = try cursor.next() { skillTexts[row[0]] = row[1] }
+        return LiveExport(state: try readState(db, .none), skillTexts: skillTexts)
     }
 }

@@ -140,7 +140,7 @@ public final class LiveStore {
     /// in a private in-memory copy and read from there; the file is left as it is. A
     /// database written by a newer accessctl is refused.
     public static func snapshot(path: String) throws(LiveStoreError) -> LiveState {
-        try readOnly(path: path, absent: .empty, readState)
+        try readOnly(path: path, absent: .empty) { db in try readState(db) }
     }
 
     /// Runs `read` in one read transaction on the database at `path`, opened read-only, as
@@ -355,8 +355,17 @@ public final class LiveStore {
         return try migrator.hasCompletedMigrations(db) ? .current : .outdated
     }
 
-    /// Reads all entity tables, each in primary-key order, with positional columns.
-    static func readState(_ db: Database) throws -> LiveState {
+    /// What ``readState(_:_:)`` reads of the keys.
+    enum KeyColumns {
+        /// Everything: request and token ids, the keys, the retired tokens (planning, apply).
+        case all
+        /// No key, token id or request id, and no retired token (`import`).
+        case none
+    }
+
+    /// The one reader of the live tables: every entity table, each in primary-key order,
+    /// with positional columns.
+    static func readState(_ db: Database, _ keys: KeyColumns = .all) throws -> LiveState {
         var services: [LiveService] = []
         var cursor = try Row.fetchCursor(db.cachedStatement(sql: """
             SELECT id, name, description, token_exchange_url, token_revoke_url, health_url, env_var, secret_env,
@@ -404,18 +413,22 @@ public final class LiveStore {
 
         var connections: [LiveConnection] = []
         connections.reserveCapacity(try count(db, "connections"))
+        guard case .all = keys else {
+            cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT user, service, status, attempts FROM connections ORDER BY user, service"))
+            while let row = try cursor.next() {
+                connections.append(LiveConnection(user: row[0], service: row[1], status: try status(row[2]), requestID: "", attempts: row[3]))
+            }
+            return LiveState(services: services, users: users, groups: groups, members: members, grants: grants,
+                             connections: connections)
+        }
         cursor = try Row.fetchCursor(db.cachedStatement(sql: """
             SELECT user, service, status, request_id, token_id, api_key, issued_at, expires_at, last_error, attempts
             FROM connections ORDER BY user, service
             """))
         while let row = try cursor.next() {
-            let statusText: String = row[2]
-            guard let status = ConnectionStatus(rawValue: statusText) else {
-                throw LiveStoreError("unexpected status '\(statusText)' in table connections")
-            }
             let key: String? = row[5]
             connections.append(LiveConnection(
-                user: row[0], service: row[1], status: status, requestID: row[3], tokenID: row[4],
+                user: row[0], service: row[1], status: try status(row[2]), requestID: row[3], tokenID: row[4],
                 apiKey: key.map { Secret($0) }, issuedAt: row[6], expiresAt: row[7], lastError: row[8],
                 attempts: row[9]))
         }
@@ -432,6 +445,13 @@ public final class LiveStore {
 
         return LiveState(services: services, users: users, groups: groups, members: members, grants: grants,
                          connections: connections, retiredTokens: retired)
+    }
+
+    private static func status(_ text: String) throws -> ConnectionStatus {
+        guard let status = ConnectionStatus(rawValue: text) else {
+            throw LiveStoreError("unexpected status '\(text)' in table connections")
+        }
+        return status
     }
 
     private static func count(_ db: Database, _ table: String) throws -> Int {
