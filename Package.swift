@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -53,7 +54,13 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(name: "TokenExchange", dependencies: ["AccessModel", "DesiredRepo"], exclude: ["README.md"]),
-        .target(name: "HomesClient", dependencies: ["AccessModel", "HelperProtocol"], exclude: ["README.md"]),
+        .target(name: "HomesClient", dependencies: ["AccessModel", "HelperProtocol", "ProcessRunner"], exclude: ["README.md"]),
+        // Spawning child processes (the helper, ssh-keygen): swift-subprocess, with caps and time limits.
+        .target(
+            name: "ProcessRunner",
+            dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            exclude: ["README.md"]
+        ),
         .target(
             name: "RepoFormat",
             dependencies: ["AccessModel", "StrictYAML", "DesiredRepo", "LiveStore", "Digest"],
@@ -64,7 +71,7 @@ let package = Package(
             name: "Reconciler",
             dependencies: [
                 "AccessModel", "StrictYAML", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange",
-                "HomesClient", "Render", "Digest",
+                "HomesClient", "Render", "Digest", "ProcessRunner", "Platform",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]

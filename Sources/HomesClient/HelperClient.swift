@@ -1,21 +1,28 @@
 import AccessModel
 import Foundation
 import HelperProtocol
+import ProcessRunner
 
 /// Runs the root helper (`install-service-env`, normally through `sudo -n`) with one JSON
 /// request on stdin and decodes its JSON response.
 public struct HelperClient: Sendable {
     /// The command and its leading arguments; the verb is appended.
     public var command: [String]
+    /// How long one helper run may take before it is stopped.
+    public var timeout: Duration
+    /// The most the helper may write as its answer (a home's report is a few hundred bytes).
+    public var outputLimit: Int
 
-    public init(command: [String]) {
+    public init(command: [String], timeout: Duration = .seconds(900), outputLimit: Int = 512 << 20) {
         self.command = command
+        self.timeout = timeout
+        self.outputLimit = outputLimit
     }
 
     /// The managed files of each Unix account, keyed by account name.
-    public func inspect(accounts: [String]) throws(HelperClientError) -> HomeObservations {
+    public func inspect(accounts: [String]) async throws(HelperClientError) -> HomeObservations {
         if accounts.isEmpty { return HomeObservations() }
-        let response: HelperResponse = try run("inspect", InspectRequest(users: accounts))
+        let response: HelperResponse = try await run("inspect", InspectRequest(users: accounts))
         var observations = HomeObservations()
         for report in response.users {
             if report.ok {
@@ -28,8 +35,8 @@ public struct HelperClient: Sendable {
     }
 
     /// Writes the given files; returns the helper's per-user reports.
-    public func apply(_ request: ApplyRequest) throws(HelperClientError) -> HelperResponse {
-        try run("apply", request)
+    public func apply(_ request: ApplyRequest) async throws(HelperClientError) -> HelperResponse {
+        try await run("apply", request)
     }
 
     static func home(_ report: UserReport) -> HomeState {
@@ -46,49 +53,35 @@ public struct HelperClient: Sendable {
         }
     }
 
-    private func run<Request: Encodable>(_ verb: String, _ request: Request) throws(HelperClientError) -> HelperResponse {
-        guard let executable = command.first else { throw HelperClientError("no helper command configured") }
+    private func run<Request: Encodable>(_ verb: String, _ request: Request) async throws(HelperClientError) -> HelperResponse {
         let input: Data
         do { input = try JSONEncoder().encode(request) } catch { throw HelperClientError("cannot encode the helper request") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-        process.arguments = (executable.hasPrefix("/") ? [] : [executable]) + command.dropFirst() + [verb]
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        do { try process.run() } catch {
-            throw HelperClientError("cannot run the helper \(command.joined(separator: " ")): \(error.localizedDescription)")
+        let outcome: ProcessOutcome
+        do {
+            outcome = try await ProcessRunner.run(command + [verb], input: [UInt8](input), outputLimit: outputLimit,
+                                                  timeout: timeout)
+        } catch {
+            switch error {
+            case .noCommand: throw HelperClientError("no helper command configured")
+            case .cannotStart(_, let reason): throw HelperClientError("cannot run the helper \(command.joined(separator: " ")): \(reason)")
+            case .timedOut, .outputTooLarge: break
+            }
+            throw HelperClientError("the helper \(command.joined(separator: " ")) \(verb) failed: \(error)")
         }
-        // Feed stdin from another thread so a large request cannot deadlock against a full stdout pipe.
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let errors = ErrorBox()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errors.data = stderr.fileHandleForReading.readDataToEndOfFile() }
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        let status = process.terminationStatus
-        let response = ResponseReader.read([UInt8](output)) ?? (try? JSONDecoder().decode(HelperResponse.self, from: output))
-        let stderrText = String(decoding: errors.data.prefix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        switch (status, response) {
+        let output = outcome.standardOutput
+        let response = ResponseReader.read(output) ?? (try? JSONDecoder().decode(HelperResponse.self, from: Data(output)))
+        let stderrText = String(decoding: outcome.standardError.prefix(2000), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        switch (outcome.exitCode, response) {
         case (0, let response?), (3, let response?):
             return response
         case (_, let response?) where response.error != nil:
             throw HelperClientError("the helper refused the request: \(response.error!)")
         default:
             let detail = stderrText.isEmpty ? "no usable response" : stderrText
-            throw HelperClientError("the helper \(command.joined(separator: " ")) \(verb) failed (exit \(status)): \(detail)")
+            throw HelperClientError("the helper \(command.joined(separator: " ")) \(verb) failed (\(outcome.statusText)): \(detail)")
         }
     }
-}
-
-private final class ErrorBox: @unchecked Sendable {
-    var data = Data()
 }
 
 /// The helper could not be run or answered nonsense.

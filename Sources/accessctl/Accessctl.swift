@@ -8,12 +8,16 @@ import Glibc
 #endif
 
 @main
-struct Accessctl: ParsableCommand {
-    static func main() {
+struct Accessctl: AsyncParsableCommand {
+    static func main() async {
         LogfmtHandler.bootstrap()
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
         } catch {
             exit(withError: error)
         }
@@ -109,4 +113,21 @@ func printWarning(_ line: String) {
 
 func writeStandardError(_ text: String) {
     _ = text.withCString { write(2, $0, strlen($0)) }
+}
+
+/// The clock of every command: `ACCESSCTL_NOW` (unix seconds, for tests and reproducible
+/// demos) or the system time; read here, at the edge.
+func clock() -> Int64 {
+    Planning.now(environment: ProcessInfo.processInfo.environment)
+}
+
+/// Planning knobs from the environment of the command line (profiling and tests only):
+/// `ACCESSCTL_TIMING=1` prints phase timings, `ACCESSCTL_INSPECT_SPLIT=N` inspects homes in
+/// two helper processes from N accounts on.
+func planningOptions() -> PlanningOptions {
+    let environment = ProcessInfo.processInfo.environment
+    var options = PlanningOptions()
+    options.reportTimings = environment["ACCESSCTL_TIMING"] == "1"
+    if let split = environment["ACCESSCTL_INSPECT_SPLIT"].flatMap({ Int($0) }) { options.inspectSplitThreshold = split }
+    return options
 }

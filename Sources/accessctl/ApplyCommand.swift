@@ -11,7 +11,7 @@ import Foundation
 import Glibc
 #endif
 
-struct ApplyCommand: ParsableCommand {
+struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Make the live state match the desired state: rows, keys and home files.",
@@ -61,7 +61,7 @@ struct ApplyCommand: ParsableCommand {
         if lockTimeout < 0 { throw ValidationError("--lock-timeout must not be negative") }
     }
 
-    func run() throws {
+    func run() async throws {
         let config = try server.load()
         guard let database = server.database ?? config.database else {
             printError("no database: pass --database or set 'database' in the configuration")
@@ -82,7 +82,7 @@ struct ApplyCommand: ParsableCommand {
             options.ref = commit
         }
         var settings = ApplySettings(database: database, helper: HelperClient(command: config.helper),
-                                     secrets: SecretStore(), now: Planning.now())
+                                     secrets: SecretStore(), now: clock())
         settings.adopt = adopt
         settings.allowMassRemoval = allowMassRemoval
         settings.allowNonFastForward = allowNonFastForward
@@ -96,6 +96,7 @@ struct ApplyCommand: ParsableCommand {
         settings.exchange.totalTimeout = Double(config.timeoutSeconds)
         settings.exchange.secretOrigins = config.secretOrigins
         settings.command = CommandLine.arguments.joined(separator: " ")
+        settings.planning = planningOptions()
         let interactive = isatty(0) == 1
         let color = useColor(fd: 1)
         let approve = autoApprove || saved != nil
@@ -117,7 +118,7 @@ struct ApplyCommand: ParsableCommand {
         }
         let report: ApplyReport
         do {
-            report = try Applier.apply(source: options.source(), settings: settings)
+            report = try await Applier.apply(source: options.source(), settings: settings)
         } catch let error as ApplyError {
             switch error {
             case .invalid(let load): print(ValidationReport.text(load, color: color), terminator: "")

@@ -39,7 +39,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let outcome: Diffing.Outcome
         do {
-            outcome = try Diffing.diff(repository: repo, base: base, head: head, now: Planning.now())
+            outcome = try Diffing.diff(repository: repo, base: base, head: head, now: clock())
         } catch {
             switch error {
             case .invalid(let load): print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")

@@ -27,7 +27,7 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show what apply would change: registry rows, keys and home files.",
@@ -68,8 +68,8 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        if let liveSnapshot { return try planAgainstSnapshot(liveSnapshot) }
+    func run() async throws {
+        if let liveSnapshot { return try await planAgainstSnapshot(liveSnapshot) }
         let config = try server.load()
         try repository.fetchIfAsked(fetch, config)
         let repo = repository.resolved(config)
@@ -81,15 +81,16 @@ struct PlanCommand: ParsableCommand {
             // Show whether apply would accept this commit's signature.
             do {
                 guard let git = try repo.source() as? GitTreeSource else { throw SignatureError("the desired state is not a commit") }
-                writeStandardError("signature: verified, signed by \(try CommitSignature.verify(git, allowedSigners: allowed))\n")
+                writeStandardError("signature: verified, signed by \(try await CommitSignature.verify(git, allowedSigners: allowed))\n")
             } catch let error as SignatureError {
                 writeStandardError("signature: NOT VERIFIED: \(error.message) (apply will refuse this commit)\n")
             } catch {}
         }
         let outcome: Planning.Outcome
         do {
-            outcome = try Planning.plan(source: repo.source(), database: database,
-                                        helper: HelperClient(command: config.helper), adopt: adopt, now: Planning.now())
+            outcome = try await Planning.plan(source: repo.source(),
+                                              live: .database(path: database, helper: HelperClient(command: config.helper)),
+                                              adopt: adopt, now: clock(), options: planningOptions())
         } catch let failure as Planning.Failure {
             switch failure {
             case .invalid(let load):
@@ -116,11 +117,11 @@ struct PlanCommand: ParsableCommand {
 
 extension PlanCommand {
     /// `--live-snapshot`: the repository (flags, or the configuration if one is readable) against a snapshot.
-    func planAgainstSnapshot(_ path: String) throws {
+    func planAgainstSnapshot(_ path: String) async throws {
         let repo = repository.resolved((try? ServerConfig.load(path: server.config)) ?? ServerConfig())
         let outcome: Planning.Outcome
         do {
-            outcome = try Snapshots.plan(source: repo.source(), snapshot: path, adopt: adopt, now: Planning.now())
+            outcome = try await Planning.plan(source: repo.source(), live: .snapshot(path: path), adopt: adopt, now: clock())
         } catch let failure as Planning.Failure {
             switch failure {
             case .invalid(let load): print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")
@@ -133,7 +134,7 @@ extension PlanCommand {
         }
         for warning in outcome.load.diagnostics { printWarning(warning.description) }
         if let created = outcome.snapshotCreatedAt {
-            let now = Planning.now()
+            let now = clock()
             let note = Snapshots.ageNote(createdAt: created, now: now)
             if now - created > Snapshots.staleAfterSeconds {
                 printWarning("warning: \(note): export a new one on the server ('accessctl state export') for a plan that shows what the server would do now")

@@ -9,7 +9,7 @@ struct StateCommand: ParsableCommand {
         subcommands: [Export.self]
     )
 
-    struct Export: ParsableCommand {
+    struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "export",
             abstract: "Write a secret-free snapshot of the live state, for 'plan --live-snapshot' in CI.",
@@ -27,14 +27,14 @@ struct StateCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("Where to write the snapshot (JSON).", valueName: "file"))
         var out: String
 
-        func run() throws {
+        func run() async throws {
             let config = try server.load()
             guard let database = server.database ?? config.database else {
                 printError("no database: pass --database or set 'database' in the configuration")
                 throw ExitCode(1)
             }
             do {
-                let snapshot = try Snapshots.export(database: database, helper: HelperClient(command: config.helper), now: Planning.now())
+                let snapshot = try await Snapshots.export(database: database, helper: HelperClient(command: config.helper), now: clock())
                 try Snapshots.write(snapshot, to: out)
                 writeStandardError("wrote \(out.escapingControlCharacters): \(snapshot.users.count) users, "
                     + "\(snapshot.connections.count) connections, \(snapshot.homes.count) homes\n")

@@ -25,7 +25,7 @@ struct StatusCommand: ParsableCommand {
         let status: ServerStatus
         do {
             status = try ServerStatus.read(database: database, repository: config.repository, branch: config.branch ?? "main",
-                                           now: Planning.now())
+                                           now: clock())
         } catch {
             printError(error.description)
             throw ExitCode(1)
@@ -34,7 +34,7 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
-struct HealthCommand: ParsableCommand {
+struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
         abstract: "Call each enabled service's health URL and report the results.",
@@ -47,7 +47,7 @@ struct HealthCommand: ParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    func run() throws {
+    func run() async throws {
         let config = try server.load()
         let desired = try loadDesiredState(repository, config: config)
         var settings = ExchangeSettings()
@@ -55,7 +55,8 @@ struct HealthCommand: ParsableCommand {
         settings.totalTimeout = Double(min(config.timeoutSeconds, 10))
         let client = TokenClient(settings: settings, secrets: SecretStore())
         let services = desired.services.filter(\.enabled)
-        let results: [(String, String?, String)] = runBlocking {
+        var results: [(String, String?, String)] = []
+        do {
             var rows: [(String, String?, String)] = []
             for service in services {
                 guard let url = service.healthURL else {
@@ -67,7 +68,7 @@ struct HealthCommand: ParsableCommand {
                 case .failure(let error): rows.append((service.id, url, "FAILED: \(error.message)"))
                 }
             }
-            return rows
+            results = rows
         }
         let failed = results.contains { $0.2.hasPrefix("FAILED") }
         if format == .json {

@@ -29,8 +29,8 @@ struct PlanCommandTests {
         init(_ scratch: Scratch) throws { acme = try AcmeServer(scratch) }
 
         /// Makes the database and the homes match the desired state (made-up keys).
-        func converge() throws {
-            let failed = try Converge.run(desired, database: database, helper: HelperClient(command: acme.helperCommand),
+        func converge() async throws {
+            let failed = try await Converge.run(desired, database: database, helper: HelperClient(command: acme.helperCommand),
                                           now: PlanCommandTests.now)
             #expect(failed.isEmpty, "\(failed)")
         }
@@ -77,10 +77,10 @@ struct PlanCommandTests {
     }
 
     @Test("database and homes matching the repository: no changes, exit 0 with --detailed-exitcode")
-    func matchingState() throws {
-        try Scratch.with { scratch in
+    func matchingState() async throws {
+        try await Scratch.with { scratch in
             let server = try Server(scratch)
-            try server.converge()
+            try await server.converge()
             let result = try server.accessctl("plan", "--config", server.config, "--detailed-exitcode")
             #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
             try PlanCommandTests.expectGolden("plan-nochanges.txt", result.stdout, scratch: scratch)
@@ -93,10 +93,10 @@ struct PlanCommandTests {
     }
 
     @Test("drift: an edited .service_env, a deleted skill, a foreign km_ file that is ignored")
-    func drift() throws {
-        try Scratch.with { scratch in
+    func drift() async throws {
+        try await Scratch.with { scratch in
             let server = try Server(scratch)
-            try server.converge()
+            try await server.converge()
             let users = server.desired.users.filter { $0.active && !($0.connections.isEmpty) }
             let first = try #require(users.first), second = try #require(users.dropFirst().first)
             let home1 = scratch.path("homes/home/\(first.unixUser)"), home2 = scratch.path("homes/home/\(second.unixUser)")

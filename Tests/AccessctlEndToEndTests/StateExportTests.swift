@@ -49,10 +49,10 @@ struct StateExportTests {
     }
 
     @Test("a converged server: golden snapshot, no changes from the snapshot either")
-    func converged() throws {
-        try Scratch.with { scratch in
+    func converged() async throws {
+        try await Scratch.with { scratch in
             let server = try Server(scratch)
-            try server.converge()
+            try await server.converge()
             let (snapshot, plan) = try Self.expectSamePlan(server, scratch)
             try PlanCommandTests.expectGolden("snapshot-acme.json", snapshot, scratch: scratch)
             #expect(plan.contains("\"actions\" : [\n\n  ]") || plan.contains("\"actions\" : []"))
@@ -64,10 +64,10 @@ struct StateExportTests {
     }
 
     @Test("drift and a pull request: the snapshot plan equals the server's plan")
-    func driftAndChange() throws {
-        try Scratch.with { scratch in
+    func driftAndChange() async throws {
+        try await Scratch.with { scratch in
             let server = try Server(scratch)
-            try server.converge()
+            try await server.converge()
             // Drift on accounts the pull request does not touch (sales: connected to crm by their group).
             func account(_ id: String) throws -> String { try #require(server.desired.users.first { $0.id == id }).unixUser }
             let env = server.acme.home(try account("kenji")) + "/.service_env"

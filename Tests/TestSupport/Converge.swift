@@ -17,7 +17,7 @@ public enum Converge {
     /// Returns the users the helper could not write for.
     @discardableResult
     public static func run(_ desired: DesiredState, database: String, helper: HelperClient, now: Int64,
-                           expiresInDays: Int64 = 200) throws -> [UserReport] {
+                           expiresInDays: Int64 = 200) async throws -> [UserReport] {
         let store = try LiveStore(path: database)
         let effective = desired.effectiveConnections()
         let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -55,7 +55,7 @@ public enum Converge {
             }
         }
         try store.close()
-        let response = try helper.apply(ApplyRequest(contents: contents, users: homes))
+        let response = try await helper.apply(ApplyRequest(contents: contents, users: homes))
         return response.users.filter { !$0.ok }
     }
 }

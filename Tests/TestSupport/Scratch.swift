@@ -19,6 +19,15 @@ public struct Scratch {
         return try body(Scratch(root: root))
     }
 
+    /// ``with(_:)`` for a body that awaits.
+    public static func with<R>(_ body: (Scratch) async throws -> R) async throws -> R {
+        let root = FileManager.default.temporaryDirectory
+            .appendingPathComponent("accessctl-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        return try await body(Scratch(root: root))
+    }
+
     /// The absolute path of `relative` inside the scratch directory.
     public func path(_ relative: String) -> String { root + "/" + relative }
 

@@ -18,7 +18,7 @@ do {
         FileHandle.standardError.write(Data("the repository is invalid\n".utf8))
         exit(1)
     }
-    let failed = try Converge.run(desired, database: arguments[2], helper: HelperClient(command: Array(arguments[4...])), now: now)
+    let failed = try await Converge.run(desired, database: arguments[2], helper: HelperClient(command: Array(arguments[4...])), now: now)
     if !failed.isEmpty {
         FileHandle.standardError.write(Data("\(failed.count) users failed, first: \(failed[0].user): \(failed[0].error ?? "")\n".utf8))
         exit(3)

@@ -48,6 +48,8 @@ public struct ApplySettings: Sendable {
     public var progress: (@Sendable (Int, Int) -> Void)?
     /// Recorded in the lock file.
     public var command = "accessctl apply"
+    /// Timings and how homes are inspected.
+    public var planning = PlanningOptions()
 
     public init(database: String, helper: HelperClient, secrets: SecretStore, now: Int64) {
         self.database = database
@@ -76,7 +78,7 @@ public struct ApplyReport: Sendable {
 /// store each result; 4. write the home files through the helper in one batch, built from
 /// the database; 5. revoke what is no longer in the files; 6. record the run and audit rows.
 public enum Applier {
-    public static func apply(source: RepoSource, settings: ApplySettings) throws(ApplyError) -> ApplyReport {
+    public static func apply(source: RepoSource, settings: ApplySettings) async throws(ApplyError) -> ApplyReport {
         let lock = try ApplyLock(database: settings.database, timeout: settings.lockTimeout, command: settings.command)
         defer { lock.release() }
         Fault.point("after-lock")
@@ -84,8 +86,19 @@ public enum Applier {
         let store: LiveStore
         do { store = try LiveStore(path: settings.database) } catch { throw .failed(error.description) }
         defer { try? store.close() }
+        let inputs: GatheredInputs?
         let load: LoadResult
-        do { load = try DesiredStateLoader.load(from: source) } catch { throw .failed(error.message) }
+        do {
+            let gathered = try await Inputs.gather(source: source, live: .store(store, helper: settings.helper),
+                                                   options: settings.planning)
+            inputs = gathered
+            load = gathered.load
+        } catch {
+            switch error {
+            case .invalid(let invalid): inputs = nil; load = invalid
+            case .unavailable(let message): throw .failed(message)
+            }
+        }
         let commit = load.origin.commit
         let author = commit == nil ? nil : (source as? GitTreeSource)?.author
         /// Records a run stopped before any change, so that `log` and `status` show why the
@@ -100,7 +113,7 @@ public enum Applier {
             recordStopped(.refused(refusal.guardName), message: refusal.message)
             throw .refused(refusal)
         }
-        guard let desired = load.state else {
+        guard let inputs, let desired = load.state else {
             let errors = load.diagnostics.filter { $0.severity == .error }
             let first = errors.first.map { ", first \($0.description)" } ?? ""
             let summary = "\(errors.count) error\(errors.count == 1 ? "" : "s")\(first)"
@@ -112,20 +125,14 @@ public enum Applier {
                 try refuse(ApplyRefusal(.signature, "signed commits are required (allowed_signers is set), but the desired state is a directory, not a commit"))
             }
             do {
-                _ = try CommitSignature.verify(git, allowedSigners: allowed)
+                _ = try await CommitSignature.verify(git, allowedSigners: allowed)
             } catch {
                 try refuse(ApplyRefusal(.signature, error.message))
             }
         }
-        let live: LiveState
-        do { live = try store.snapshot() } catch { throw .failed(error.description) }
-        var accounts = Set(desired.users.map(\.unixUser))
-        accounts.formUnion(live.users.map(\.unixUser))
-        let homes: HomeObservations
-        do { homes = try settings.helper.inspect(accounts: accounts.sorted()) } catch { throw .failed(error.message) }
+        let live = inputs.live, homes = inputs.homes
         let now = settings.savedPlan?.createdAt ?? settings.now
-        let plan = Planner.plan(PlanInput(desired: desired, commit: commit, live: live, homes: homes, now: now,
-                                          adopt: settings.savedPlan?.adopt ?? settings.adopt))
+        let plan = Inputs.plan(inputs, now: now, adopt: settings.savedPlan?.adopt ?? settings.adopt)
         if let saved = settings.savedPlan,
            saved.desiredDigest != plan.desiredDigest || saved.liveDigest != plan.liveDigest || saved.commit != plan.commit {
             try refuse(ApplyRefusal(.stalePlan, "stale plan: the desired or live state changed since it was computed; run plan again"))
@@ -147,18 +154,18 @@ public enum Applier {
             return ApplyReport(plan: plan, runID: run.runID, failures: [:], succeeded: 0)
         }
         guard settings.confirm(plan) else { throw .failed("apply cancelled; nothing was changed") }
-        var timer = PhaseTimer()
+        var timer = PhaseTimer(enabled: settings.planning.reportTimings)
         try run.registry()
         timer.lap("apply: registry and pending rows")
         Fault.point("after-registry")
         do {
-            try run.exchange()
+            try await run.exchange()
             timer.lap("apply: key exchange")
             Fault.point("after-exchange")
-            try run.files()
+            try await run.files()
             timer.lap("apply: home files")
             Fault.point("after-files")
-            try run.revoke()
+            try await run.revoke()
             timer.lap("apply: revocation")
             Fault.point("after-revoke")
         } catch {
@@ -341,7 +348,7 @@ public enum Applier {
 
         // MARK: Step 3
 
-        mutating func exchange() throws(ApplyError) {
+        mutating func exchange() async throws(ApplyError) {
             let state: LiveState
             do { state = try store.snapshot() } catch { throw .failed(error.description) }
             let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -362,10 +369,10 @@ public enum Applier {
             let client = TokenClient(settings: settings.exchange, secrets: settings.secrets)
             let progress = settings.progress
             let batch = requests
-            let results = runBlocking { await client.exchange(batch, progress: { done, total in
+            let results = await client.exchange(batch, progress: { done, total in
                 Fault.exchanged(done)
                 progress?(done, total)
-            }) }
+            })
             var unknownTokens: Set<Target> = []
             var failures: [Target: String] = [:]
             var succeeded = 0
@@ -438,7 +445,7 @@ public enum Applier {
 
         // MARK: Step 4
 
-        mutating func files() throws(ApplyError) {
+        mutating func files() async throws(ApplyError) {
             let state: LiveState
             do { state = try store.snapshot() } catch { throw .failed(error.description) }
             let affected = Set(plan.actions.compactMap { $0.target.category >= .connection ? $0.target.homeUser : nil })
@@ -484,7 +491,7 @@ public enum Applier {
             }
             guard !request.users.isEmpty else { return }
             let response: HelperResponse
-            do { response = try settings.helper.apply(request) } catch {
+            do { response = try await settings.helper.apply(request) } catch {
                 for (_, want) in expected {
                     failures[.home(user: want.user)] = error.message
                     for action in fileActions[want.user] ?? [] {
@@ -546,7 +553,7 @@ public enum Applier {
 
         // MARK: Step 5
 
-        mutating func revoke() throws(ApplyError) {
+        mutating func revoke() async throws(ApplyError) {
             let state: LiveState
             do { state = try store.snapshot() } catch { throw .failed(error.description) }
             var serviceRows: [String: (url: String, secretEnv: String)] = [:]
@@ -575,7 +582,7 @@ public enum Applier {
             let client = TokenClient(settings: settings.exchange, secrets: settings.secrets)
             let live = requests.enumerated().filter { !$0.element.tokenID.isEmpty }
             let batch = live.map(\.element)
-            let answers = batch.isEmpty ? [] : runBlocking { await client.revoke(batch) }
+            let answers = batch.isEmpty ? [] : await client.revoke(batch)
             var results = [Result<Void, ExchangeError>](repeating: .success(()), count: requests.count)
             for (index, answer) in zip(live.map(\.offset), answers) { results[index] = answer }
             var failures: [Target: String] = [:]

@@ -8,7 +8,7 @@ import HomesClient
 /// a secret in it (see `LiveSnapshot`).
 public enum Snapshots {
     /// Reads the database and the homes of its accounts (through the helper) into a snapshot.
-    public static func export(database: String, helper: HelperClient, now: Int64) throws(Planning.Failure) -> LiveSnapshot {
+    public static func export(database: String, helper: HelperClient, now: Int64) async throws(Planning.Failure) -> LiveSnapshot {
         let live: LiveState
         let lastCommit: String?
         do {
@@ -22,7 +22,8 @@ public enum Snapshots {
             }
         } catch { throw .unavailable(error.description) }
         let homes: HomeObservations
-        do { homes = try helper.inspect(accounts: Set(live.users.map(\.unixUser)).sorted()) } catch {
+        do { homes = try await Inputs.inspect(helper, accounts: Set(live.users.map(\.unixUser)).sorted(),
+                                              options: PlanningOptions()).get() } catch {
             throw .unavailable(error.message)
         }
         return LiveSnapshot.make(live: live, homes: homes, lastAppliedCommit: lastCommit, now: now)
@@ -80,17 +81,4 @@ public enum Snapshots {
 
     /// A snapshot older than this gets a warning: the plan may no longer be what the server would do.
     public static let staleAfterSeconds: Int64 = 86_400
-
-    /// Plans `source` against a snapshot instead of the database and the homes.
-    public static func plan(source: RepoSource, snapshot path: String, adopt: Bool, now: Int64) throws(Planning.Failure)
-        -> Planning.Outcome
-    {
-        let snapshot = try read(path: path)
-        let load: LoadResult
-        do { load = try DesiredStateLoader.load(from: source) } catch { throw .unavailable(error.message) }
-        guard let desired = load.state else { throw .invalid(load) }
-        let (live, homes) = snapshot.restore()
-        let plan = Planner.plan(PlanInput(desired: desired, commit: load.origin.commit, live: live, homes: homes, now: now, adopt: adopt))
-        return Planning.Outcome(plan: plan, load: load, snapshotCreatedAt: snapshot.createdAt)
-    }
 }

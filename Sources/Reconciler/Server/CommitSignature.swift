@@ -1,12 +1,13 @@
 import AccessModel
 import Foundation
 import DesiredRepo
+import ProcessRunner
 
 /// Verification of a commit's SSH signature against an allowed-signers file that lives
 /// outside the repository (so a pull request cannot add its own key), with `ssh-keygen -Y`.
 public enum CommitSignature {
     /// Who signed the commit; throws with the reason when it is not acceptable.
-    public static func verify(_ source: GitTreeSource, allowedSigners: String) throws(SignatureError) -> String {
+    public static func verify(_ source: GitTreeSource, allowedSigners: String) async throws(SignatureError) -> String {
         guard case .git(_, _, let commit) = source.origin else { throw SignatureError("not a git commit") }
         let short = String(commit.prefix(12))
         guard FileManager.default.isReadableFile(atPath: allowedSigners) else {
@@ -25,33 +26,29 @@ public enum CommitSignature {
         guard FileManager.default.createFile(atPath: sigFile, contents: Data(signed.signature.utf8)) else {
             throw SignatureError("cannot write the signature to a temporary file")
         }
-        let find = run(["-Y", "find-principals", "-s", sigFile, "-f", allowedSigners], stdin: Data())
+        let find = await run(["-Y", "find-principals", "-s", sigFile, "-f", allowedSigners], stdin: Data())
         let principal = find.output.split(separator: "\n").first.map(String.init)?.trimmingCharacters(in: .whitespaces)
         guard find.status == 0, let principal, !principal.isEmpty else {
             throw SignatureError("commit \(short) is signed by a key that is not in \(allowedSigners)")
         }
-        let check = run(["-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sigFile], stdin: Data(signed.payload))
+        let check = await run(["-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sigFile], stdin: Data(signed.payload))
         guard check.status == 0 else {
             throw SignatureError("commit \(short): the signature of \(principal) does not verify for namespace git (\(check.error.trimmingCharacters(in: .whitespacesAndNewlines).escapingControlCharacters))")
         }
         return principal
     }
 
-    private static func run(_ arguments: [String], stdin: Data) -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
-        process.arguments = arguments
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch { return (127, "", "cannot run /usr/bin/ssh-keygen (install openssh-client)") }
-        input.fileHandleForWriting.write(stdin)
-        try? input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err.prefix(500), as: UTF8.self))
+    private static func run(_ arguments: [String], stdin: Data) async -> (status: Int32, output: String, error: String) {
+        let outcome: ProcessOutcome
+        do {
+            outcome = try await ProcessRunner.run(["/usr/bin/ssh-keygen"] + arguments, input: [UInt8](stdin),
+                                                  outputLimit: 64 << 10, timeout: .seconds(60))
+        } catch {
+            if case .cannotStart = error { return (127, "", "cannot run /usr/bin/ssh-keygen (install openssh-client)") }
+            return (1, "", error.description)
+        }
+        return (outcome.exitCode ?? 128 + (outcome.signal ?? 0), String(decoding: outcome.standardOutput, as: UTF8.self),
+                String(decoding: outcome.standardError.prefix(500), as: UTF8.self))
     }
 }
 
