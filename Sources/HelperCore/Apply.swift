@@ -48,7 +48,7 @@ extension Helper {
             do {
                 try checkUserFiles(files)
                 let (account, homePath) = try resolve(files.user)
-                let prepared = try Credentials.asUser(account) { () throws(HelperError) -> (Pending, UserReport, Int32?) in
+                let prepared = try credentials.asUser(account) { () throws(HelperError) -> (Pending, UserReport, Int32?) in
                     let home = try HomeIO.openHome(path: homePath, account: account)
                     defer { home.close() }
                     var work = Pending(account: account, homePath: homePath, homeIdentity: (home.device, home.inode),
@@ -88,7 +88,7 @@ extension Helper {
         // Pass 3.
         for (index, work) in pending.sorted(by: { $0.key < $1.key }) {
             do {
-                reports[index] = try Credentials.asUser(work.account) { () throws(HelperError) -> UserReport in
+                reports[index] = try credentials.asUser(work.account) { () throws(HelperError) -> UserReport in
                     try commit(work)
                 }
             } catch {

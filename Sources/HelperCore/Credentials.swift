@@ -9,22 +9,22 @@ import Glibc
 /// user's permissions while the user cannot signal, trace or read the process (its real
 /// and saved ids are still root's, and a credential change clears the dumpable flag).
 /// glibc applies these changes to every thread of the process.
-enum Credentials {
-    /// Root's supplementary groups at start, restored after each user.
-    nonisolated(unsafe) private static var rootGroups: [gid_t] = []
+struct Credentials {
+    /// Root's supplementary groups when the helper started, restored after each user.
+    let rootGroups: [gid_t]
 
-    /// Records the starting groups; fails unless the process runs as root.
-    static func prepare() throws(HelperError) {
+    /// Root's credentials as they are now; fails unless the process runs as root.
+    static func ofRoot() throws(HelperError) -> Credentials {
         guard geteuid() == 0 else { throw HelperError("install-service-env must run as root (it is meant to be called through sudo)") }
         let count = getgroups(0, nil)
         guard count >= 0 else { throw HelperError("getgroups failed: \(errorText())") }
         var groups = [gid_t](repeating: 0, count: Int(count))
         guard getgroups(count, &groups) >= 0 else { throw HelperError("getgroups failed: \(errorText())") }
-        rootGroups = groups
+        return Credentials(rootGroups: groups)
     }
 
     /// Runs `body` with the effective uid, gid and groups of `account`, then returns to root.
-    static func asUser<T>(_ account: Account, _ body: () throws(HelperError) -> T) throws(HelperError) -> T {
+    func asUser<T>(_ account: Account, _ body: () throws(HelperError) -> T) throws(HelperError) -> T {
         var gid = account.gid
         guard setgroups(1, &gid) == 0 else { throw HelperError("setgroups failed: \(errorText())") }
         defer { becomeRoot() }
@@ -34,7 +34,7 @@ enum Credentials {
     }
 
     /// Returns to root. Failing here would leave the process in an unknown identity, so it stops.
-    private static func becomeRoot() {
+    private func becomeRoot() {
         if seteuid(0) != 0 || setegid(0) != 0 || setgroups(rootGroups.count, rootGroups) != 0 {
             let message = "install-service-env: cannot return to root credentials; stopping\n"
             _ = message.withCString { write(2, $0, strlen($0)) }

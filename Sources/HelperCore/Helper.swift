@@ -49,8 +49,11 @@ public struct Helper {
     private let accounts: AccountDirectory
     private let homesRoot: String?
     private let minUID: uid_t
+    /// Root's credentials, to return to after each user's file work.
+    let credentials: Credentials
 
-    public init(options: HelperOptions) throws(HelperError) {
+    init(options: HelperOptions, credentials: Credentials) throws(HelperError) {
+        self.credentials = credentials
         accounts = try options.passwdFile.map { path throws(HelperError) in try PasswdFileAccounts(path: path) } ?? SystemAccounts()
         homesRoot = options.homesRoot
         minUID = minimumUID()
@@ -59,9 +62,9 @@ public struct Helper {
     /// Runs `verb` on the JSON `input`; returns the exit code and the JSON response.
     public static func run(verb: String, input: [UInt8], options: HelperOptions) -> (status: Int32, output: [UInt8]) {
         do {
-            try Credentials.prepare()
+            let credentials = try Credentials.ofRoot()
             umask(0o077)
-            let helper = try Helper(options: options)
+            let helper = try Helper(options: options, credentials: credentials)
             let response: HelperResponse
             switch verb {
             case "inspect": response = try helper.inspect(decode(InspectRequest.self, input))
@@ -150,7 +153,7 @@ public struct Helper {
         let reports = request.users.map { name -> UserReport in
             do throws(HelperError) {
                 let (account, homePath) = try resolve(name)
-                return try Credentials.asUser(account) { () throws(HelperError) -> UserReport in
+                return try credentials.asUser(account) { () throws(HelperError) -> UserReport in
                     let home = try HomeIO.openHome(path: homePath, account: account)
                     defer { home.close() }
                     return Helper.describe(home: home, account: account)
