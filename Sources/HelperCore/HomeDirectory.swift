@@ -128,15 +128,19 @@ enum HomeIO {
         return .present(sha, mode: mode)
     }
 
-    /// One read buffer for the whole run (the helper does its file work on one thread).
-    nonisolated(unsafe) private static let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+    /// Largest read buffer: a file larger than this is read in chunks of this size.
+    static let chunkSize = 1 << 16
 
     /// SHA-256 of an open regular file's contents, read in chunks; nil on a read error or
     /// past `readLimit`. `size` (from fstat) lets a file be read in one call: each read asks
     /// for one byte more than should remain, so a short read is the end of the file (for a
     /// regular file a read returns less than asked only there) and no extra read is needed
-    /// to see it; a file that grew meanwhile is simply read on.
+    /// to see it; a file that grew meanwhile is simply read on. The buffer belongs to the
+    /// call and is no larger than the file needs (managed files are a few KiB): a small
+    /// allocation costs less than the read, and nothing is shared between calls.
     private static func digestOf(_ fd: Int32, size: Int) -> String? {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(max(size, 0) + 1, chunkSize), alignment: 16)
+        defer { buffer.deallocate() }
         var hasher = SHA256()
         var total = 0
         while true {
