@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import HelperProtocol
 import Testing
+import TestSupport
 
 @Suite("install-service-env: bad requests", .enabled(if: geteuid() == 0, "runs the helper as root"))
 struct BadRequestTests {

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import HelperProtocol
 import Testing
+import TestSupport
 
 /// Homes prepared by a hostile user. Each test checks the specified outcome and that nothing
 /// outside the homes the request may legitimately change was touched (tree hash before/after).

@@ -5,6 +5,7 @@ import Foundation
 import HelperProtocol
 import Synchronization
 import Testing
+import TestSupport
 
 /// renameat2(2); RENAME_EXCHANGE swaps two names atomically, so `.claude_rules` always exists.
 @_silgen_name("renameat2")
