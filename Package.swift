@@ -116,6 +116,7 @@ let package = Package(
         .testTarget(name: "RepoFormatTests", dependencies: ["RepoFormat", "DesiredRepo", "LiveStore", "AccessModel", "TestSupport"]),
         .testTarget(name: "LiveStoreTests", dependencies: ["LiveStore", "DesiredRepo", "AccessModel", "TestSupport"]),
         .testTarget(name: "RenderTests", dependencies: ["Render", "TokenExchange", "AccessModel", "TestSupport"]),
+        .testTarget(name: "HelperCoreTests", dependencies: ["HelperCore", "HelperProtocol", "TestSupport"]),
         .testTarget(
             name: "TokenExchangeTests",
             dependencies: ["TokenExchange", "AccessModel", "TestSupport", .product(name: "FlyingFox", package: "FlyingFox")]
