@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The fault switches: probabilities per request (0...1) and a fixed latency.
 struct Faults: Sendable, Equatable {
@@ -80,31 +81,33 @@ struct FaultDecision: Sendable {
 }
 
 /// The current switches and the seeded generator behind them.
-final class FaultState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var faults: Faults
-    private var rng: SplitMix64
-
-    init(faults: Faults, seed: UInt64) {
-        self.faults = faults
-        self.rng = SplitMix64(seed: seed)
+final class FaultState: Sendable {
+    private struct State {
+        var faults: Faults
+        var rng: SplitMix64
     }
 
-    var current: Faults { lock.withLock { faults } }
+    private let state: Mutex<State>
+
+    init(faults: Faults, seed: UInt64) {
+        state = Mutex(State(faults: faults, rng: SplitMix64(seed: seed)))
+    }
+
+    var current: Faults { state.withLock { $0.faults } }
 
     func set(_ new: Faults, seed: UInt64?) {
-        lock.withLock {
-            faults = new
-            if let seed { rng = SplitMix64(seed: seed) }
+        state.withLock { state in
+            state.faults = new
+            if let seed { state.rng = SplitMix64(seed: seed) }
         }
     }
 
     /// Rolls the dice for one exchange or revoke. A switch at 0 draws nothing, so a run with
     /// one switch on is reproducible from its seed whatever the others are.
     func decide(revoke: Bool) -> (FaultDecision, latencyMs: Int) {
-        lock.withLock {
-            let f = faults
-            func roll(_ rate: Double) -> Bool { rate > 0 && rng.unit() < rate }
+        state.withLock { state in
+            let f = state.faults
+            func roll(_ rate: Double) -> Bool { rate > 0 && state.rng.unit() < rate }
             var d = FaultDecision()
             if roll(f.errorRate) || (revoke && roll(f.revokeErrorRate)) {
                 d.before = .error
@@ -113,11 +116,11 @@ final class FaultState: @unchecked Sendable {
             } else if roll(f.htmlRate) {
                 d.before = .html
             } else if roll(f.malformedRate) {
-                d.before = .malformed(Int(rng.next() % 3))
+                d.before = .malformed(Int(state.rng.next() % 3))
             } else if roll(f.oversizedRate) {
                 d.before = .oversized
             } else if !revoke && roll(f.badKeyRate) {
-                d.before = .badKey(Int(rng.next() % UInt64(BadKey.variants.count)))
+                d.before = .badKey(Int(state.rng.next() % UInt64(BadKey.variants.count)))
             }
             if case .none = d.before {
                 d.lostResponse = roll(f.lostResponseRate)

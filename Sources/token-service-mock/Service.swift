@@ -1,20 +1,24 @@
 import FlyingFox
 import FlyingSocks
 import Foundation
+import Synchronization
 
 /// Things learnt once the socket is bound, and counters reported by `/_ledger`.
-final class ServerInfo: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _authority = "127.0.0.1:0"
-    private var _redirectsFollowed = 0
-
-    var authority: String {
-        get { lock.withLock { _authority } }
-        set { lock.withLock { _authority = newValue } }
+final class ServerInfo: Sendable {
+    private struct State {
+        var authority = "127.0.0.1:0"
+        var redirectsFollowed = 0
     }
 
-    var redirectsFollowed: Int { lock.withLock { _redirectsFollowed } }
-    func countRedirectFollowed() { lock.withLock { _redirectsFollowed += 1 } }
+    private let state = Mutex(State())
+
+    var authority: String {
+        get { state.withLock { $0.authority } }
+        set { state.withLock { $0.authority = newValue } }
+    }
+
+    var redirectsFollowed: Int { state.withLock { $0.redirectsFollowed } }
+    func countRedirectFollowed() { state.withLock { $0.redirectsFollowed += 1 } }
 }
 
 /// The whole HTTP surface of the mock.
