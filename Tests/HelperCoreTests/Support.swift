@@ -33,6 +33,14 @@ func withHome<T>(_ tree: HomesTree, _ name: String, _ body: (DirectoryHandle) th
     return try body(home)
 }
 
+/// Runs `body` on alice's opened home and expects root's files (`<root>/etc`) unchanged by it.
+func withAliceHome(_ tree: HomesTree, sourceLocation: SourceLocation = #_sourceLocation,
+                   _ body: (DirectoryHandle) throws -> Void) throws {
+    let victims = tree.snapshot(under: tree.root + "/etc")
+    try withHome(tree, "alice", body)
+    #expect(tree.snapshot(under: tree.root + "/etc") == victims, "files outside the home changed", sourceLocation: sourceLocation)
+}
+
 /// The SHA-256 of a text, as the helper reports it.
 func sha(_ text: String) -> String { SHA256.hex(Array(text.utf8)) }
 

@@ -8,48 +8,10 @@ import TestSupport
 
 @Suite("install-service-env: bad requests", .enabled(if: geteuid() == 0, "runs the helper as root"))
 struct BadRequestTests {
-    struct BadUser: Sendable, CustomStringConvertible {
-        var name: String
-        /// Expected in the per-user error.
-        var message: String
-        var description: String { name.debugDescription }
-    }
-
-    static let badUsers: [BadUser] = [
-        BadUser(name: "root", message: "refusing to manage root"),
-        BadUser(name: "../root", message: "invalid user name"),
-        BadUser(name: "alice/../bob", message: "invalid user name"),
-        BadUser(name: "-rf", message: "invalid user name"),
-        BadUser(name: "0", message: "invalid user name"),
-        BadUser(name: "alice\n", message: "invalid user name"),
-        BadUser(name: "Alice", message: "invalid user name"),
-        BadUser(name: "", message: "invalid user name"),
-        BadUser(name: String(repeating: "a", count: 33), message: "invalid user name"),
-        BadUser(name: "nobody_here", message: "no such user"),
-        BadUser(name: "lowuid", message: "below the minimum"),
-        BadUser(name: "toor", message: "below the minimum"),
-        BadUser(name: "gidzero", message: "primary group 0"),
-    ]
-
-    /// A tree where every bad name that passwd(5) can hold resolves to a real, writable home,
-    /// so that only the helper's checks stand between the request and a write.
-    static func treeWithBadAccounts() throws -> HomesTree {
-        let tree = try HomesTree()
-        let accounts: [(String, uid_t, gid_t)] = [
-            ("root", 23010, 23010), ("../root", 23011, 23011), ("alice/../bob", 23012, 23012), ("-rf", 23013, 23013),
-            ("0", 23014, 23014), ("Alice", 23015, 23015), (String(repeating: "a", count: 33), 23016, 23016),
-            ("lowuid", 500, 500), ("toor", 0, 0), ("gidzero", 23017, 0),
-        ]
-        for (index, (name, uid, gid)) in accounts.enumerated() {
-            try tree.addUser(name, uid: uid, gid: gid, homeName: "victim\(index)")
-        }
-        return tree
-    }
-
     @Test("a bad or unknown user name: per-user error, nothing written for it, the valid user applied",
-          arguments: badUsers)
+          arguments: BadUser.refused)
     func badUser(_ bad: BadUser) throws {
-        let tree = try Self.treeWithBadAccounts()
+        let tree = try HomesTree.withBadAccounts()
         let alice = tree.home("alice")
         let outside = tree.snapshot(excluding: [alice])
 

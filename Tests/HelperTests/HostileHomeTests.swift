@@ -291,45 +291,19 @@ struct HostileHomeTests {
         #expect(again.report("alice")?.written == [] && again.report("alice")?.removed == [])
     }
 
-    enum BadHome: String, CaseIterable, Sendable, CustomStringConvertible {
-        case worldWritable = "mode 0777"
-        case groupWritable = "mode 0775"
-        case foreignOwner = "owned by uid 23009 (mode 0755)"
-        case foreignOwnerPrivate = "owned by uid 23009 (mode 0700)"
-        case symlinkToOtherHome = "a symbolic link to another user's home"
-        case regularFile = "a regular file"
-        var description: String { rawValue }
-    }
-
     @Test("a home the helper must not trust: refused, nothing written", arguments: BadHome.allCases)
     func badHome(_ kind: BadHome) throws {
         let tree = try HomesTree(standardHomes: false)
-        let home = tree.home("alice"), carol = tree.home("carol")
+        let carol = tree.home("carol")
         try tree.makeDirectory(tree.home("bob"), uid: tree.uid("bob"), mode: 0o777)
         try tree.makeDirectory(carol, uid: tree.uid("carol"), mode: 0o700)
-        let expected: String
-        switch kind {
-        case .worldWritable:
-            try tree.makeDirectory(home, uid: tree.uid("alice"), mode: 0o777)
-            expected = "writable by group or others"
-        case .groupWritable:
-            try tree.makeDirectory(home, uid: tree.uid("alice"), mode: 0o775)
-            expected = "writable by group or others"
-        case .foreignOwner:
-            try tree.makeDirectory(home, uid: 23009, mode: 0o755)
-            expected = "owned by uid 23009"
-        case .foreignOwnerPrivate:
-            try tree.makeDirectory(home, uid: 23009, mode: 0o700)
-            expected = "home"
-        case .symlinkToOtherHome:
-            // bob's home is world-writable: if the helper followed the link it could write there.
-            // Known helper bug (fails here): O_DIRECTORY | O_NOFOLLOW gives ENOTDIR, so
-            // HomeIO.openHome says "is not a directory" instead of "is a symbolic link".
-            try tree.symlink(tree.home("bob"), at: home, uid: tree.uid("alice"))
-            expected = "symbolic link"
-        case .regularFile:
-            try tree.writeFile(home, "", uid: tree.uid("alice"))
-            expected = "not a directory"
+        try tree.makeBadHome(kind)
+        let expected = switch kind {
+        case .worldWritable, .groupWritable: "writable by group or others"
+        case .foreignOwner: "owned by uid 23009"
+        case .foreignOwnerPrivate: "home"
+        case .symlinkToOtherHome: "symbolic link"
+        case .regularFile: "not a directory"
         }
         let before = tree.snapshot(excluding: [carol])
 

@@ -222,6 +222,83 @@ public struct RequestBuilder {
     public var request: ApplyRequest { ApplyRequest(contents: contents, users: users) }
 }
 
+// MARK: - Accounts and homes the helper must refuse
+
+/// A user name a request may carry that the helper must refuse, and what its error says.
+public struct BadUser: Sendable, CustomStringConvertible {
+    public var name: String
+    /// Expected in the per-user error.
+    public var message: String
+    public var description: String { name.debugDescription }
+
+    public init(name: String, message: String) {
+        self.name = name
+        self.message = message
+    }
+
+    /// Every kind of bad or unknown name; `HomesTree.withBadAccounts()` gives each that
+    /// passwd(5) can hold an account.
+    public static let refused: [BadUser] = [
+        BadUser(name: "root", message: "refusing to manage root"),
+        BadUser(name: "../root", message: "invalid user name"),
+        BadUser(name: "alice/../bob", message: "invalid user name"),
+        BadUser(name: "-rf", message: "invalid user name"),
+        BadUser(name: "0", message: "invalid user name"),
+        BadUser(name: "alice\n", message: "invalid user name"),
+        BadUser(name: "Alice", message: "invalid user name"),
+        BadUser(name: "", message: "invalid user name"),
+        BadUser(name: String(repeating: "a", count: 33), message: "invalid user name"),
+        BadUser(name: "nobody_here", message: "no such user"),
+        BadUser(name: "lowuid", message: "below the minimum"),
+        BadUser(name: "toor", message: "below the minimum"),
+        BadUser(name: "gidzero", message: "primary group 0"),
+    ]
+}
+
+extension HomesTree {
+    /// A tree where every bad name that passwd(5) can hold resolves to a real, writable home,
+    /// so that only the helper's checks stand between the request and a write.
+    public static func withBadAccounts() throws -> HomesTree {
+        let tree = try HomesTree()
+        let accounts: [(String, uid_t, gid_t)] = [
+            ("root", 23010, 23010), ("../root", 23011, 23011), ("alice/../bob", 23012, 23012), ("-rf", 23013, 23013),
+            ("0", 23014, 23014), ("Alice", 23015, 23015), (String(repeating: "a", count: 33), 23016, 23016),
+            ("lowuid", 500, 500), ("toor", 0, 0), ("gidzero", 23017, 0),
+        ]
+        for (index, (name, uid, gid)) in accounts.enumerated() {
+            try tree.addUser(name, uid: uid, gid: gid, homeName: "victim\(index)")
+        }
+        return tree
+    }
+}
+
+/// A home directory the helper must not write into.
+public enum BadHome: String, CaseIterable, Sendable, CustomStringConvertible {
+    case worldWritable = "mode 0777"
+    case groupWritable = "mode 0775"
+    case foreignOwner = "owned by uid 23009 (mode 0755)"
+    case foreignOwnerPrivate = "owned by uid 23009 (mode 0700)"
+    case symlinkToOtherHome = "a symbolic link to another user's home"
+    case regularFile = "a regular file"
+    public var description: String { rawValue }
+}
+
+extension HomesTree {
+    /// Makes `name`'s home (not made yet) a bad one of `kind`. The link points to bob's home,
+    /// which must exist: made world-writable, a helper that followed the link could write there.
+    public func makeBadHome(_ kind: BadHome, for name: String = "alice") throws {
+        let home = home(name)
+        switch kind {
+        case .worldWritable: try makeDirectory(home, uid: uid(name), mode: 0o777)
+        case .groupWritable: try makeDirectory(home, uid: uid(name), mode: 0o775)
+        case .foreignOwner: try makeDirectory(home, uid: 23009, mode: 0o755)
+        case .foreignOwnerPrivate: try makeDirectory(home, uid: 23009, mode: 0o700)
+        case .symlinkToOtherHome: try symlink(self.home("bob"), at: home, uid: uid(name))
+        case .regularFile: try writeFile(home, "", uid: uid(name))
+        }
+    }
+}
+
 public struct FixtureError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
