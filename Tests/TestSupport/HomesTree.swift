@@ -299,11 +299,6 @@ extension HomesTree {
     }
 }
 
-public struct FixtureError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 public func posix(_ result: Int32, _ what: @autoclosure () -> String) throws {
     if result != 0 { throw FixtureError("\(what()): \(String(cString: strerror(errno)))") }
 }
