@@ -86,14 +86,19 @@ let package = Package(
         .target(name: "HelperProtocol", dependencies: ["Digest"], exclude: ["README.md"]),
         .target(name: "HelperCore", dependencies: ["HelperProtocol"], exclude: ["README.md"]),
         .executableTarget(name: "install-service-env", dependencies: ["HelperCore"], exclude: ["README.md"]),
-        .executableTarget(
-            name: "accessctl",
+        // The command line: parse arguments, call the libraries, print (docs/architecture.md).
+        .target(
+            name: "AccessctlCLI",
             dependencies: [
                 "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler",
+                "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"]
         ),
+        .executableTarget(name: "accessctl", dependencies: ["AccessctlCLI"], exclude: ["README.md"]),
+        // The same command line with the test crash points (ACCESSCTL_FAULT) installed; tests only.
+        .executableTarget(name: "accessctl-faults", dependencies: ["AccessctlCLI", "Reconciler"], path: "Tests/FaultHarness"),
         // A token-exchange service for tests and the demo (loopback only).
         .executableTarget(
             name: "token-service-mock",

@@ -207,7 +207,9 @@ class Soak:
         out, err = self.path("logs", f"{number:05d}-{name}.out"), self.path("logs", f"{number:05d}-{name}.err")
         self.outputs += [out, err]
         with open(out, "w") as o, open(err, "w") as e:
-            p = subprocess.Popen([os.path.join(self.bin, "accessctl"), *arguments], stdout=o, stderr=e,
+            # A crash point needs the test harness (the same commands with ApplyObserver hooks).
+            binary = "accessctl-faults" if "ACCESSCTL_FAULT" in (env or self.env) else "accessctl"
+            p = subprocess.Popen([os.path.join(self.bin, binary), *arguments], stdout=o, stderr=e,
                                  env=env or self.env, start_new_session=True)
         p.out, p.err = out, err
         return p

@@ -20,7 +20,7 @@ struct ApplyLockTests {
         env["ACCESSCTL_FAULT"] = "hold-lock:\(hold)"
         for index in 0..<2 {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: Project.accessctl)
+            process.executableURL = URL(fileURLWithPath: Project.accessctlFaults)
             process.arguments = ["apply", "--config", setup.server.config, "--auto-approve"]
             process.environment = env
             let errPath = setup.server.scratch.path("pair-\(index).err")
@@ -92,7 +92,7 @@ struct ApplyLockTests {
         try Scratch.with { scratch in
             let setup = try ApplyCommandTests.Setup(scratch, firstUID: 43700)
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: Project.accessctl)
+            process.executableURL = URL(fileURLWithPath: Project.accessctlFaults)
             process.arguments = ["apply", "--config", setup.server.config, "--auto-approve"]
             process.environment = ProcessInfo.processInfo.environment.merging(AcmeServer.secretEnvironment) { _, new in new }
                 .merging(["ACCESSCTL_FAULT": "hold-lock:3"]) { _, new in new }

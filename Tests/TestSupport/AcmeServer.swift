@@ -72,7 +72,7 @@ public struct AcmeServer {
     public func accessctl(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         var env = ["NO_COLOR": "1"].merging(AcmeServer.secretEnvironment) { a, _ in a }
         env.merge(environment) { _, new in new }
-        return try Command.run(Project.accessctl, arguments, environment: env)
+        return try Command.run(Project.accessctl(for: env), arguments, environment: env)
     }
 
     /// Commits a change to the repository: `edit` gets the repository path.

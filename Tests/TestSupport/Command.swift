@@ -67,4 +67,13 @@ public enum Project {
 
     /// The built `accessctl` executable.
     public static var accessctl: String { products + "/accessctl" }
+
+    /// The same command line with the test crash points (Tests/FaultHarness): what a test
+    /// runs when it sets `ACCESSCTL_FAULT`.
+    public static var accessctlFaults: String { products + "/accessctl-faults" }
+
+    /// `accessctlFaults` when `environment` asks for a crash point, else `accessctl`.
+    public static func accessctl(for environment: [String: String]) -> String {
+        environment["ACCESSCTL_FAULT"] == nil ? accessctl : accessctlFaults
+    }
 }

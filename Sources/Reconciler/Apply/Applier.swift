@@ -2,9 +2,6 @@ import AccessModel
 import Foundation
 import HelperProtocol
 import Logging
-#if canImport(Glibc)
-import Glibc
-#endif
 import DesiredRepo
 import LiveStore
 import TokenExchange
@@ -81,7 +78,7 @@ public enum Applier {
     public static func apply(source: RepoSource, settings: ApplySettings) async throws(ApplyError) -> ApplyReport {
         let lock = try ApplyLock(database: settings.database, timeout: settings.lockTimeout, command: settings.command)
         defer { lock.release() }
-        Fault.point("after-lock")
+        ApplyHooks.reached(.afterLock)
 
         let store: LiveStore
         do { store = try LiveStore(path: settings.database) } catch { throw .failed(error.description) }
@@ -157,17 +154,17 @@ public enum Applier {
         var timer = PhaseTimer(enabled: settings.planning.reportTimings)
         try run.registry()
         timer.lap("apply: registry and pending rows")
-        Fault.point("after-registry")
+        ApplyHooks.reached(.afterRegistry)
         do {
             try await run.exchange()
             timer.lap("apply: key exchange")
-            Fault.point("after-exchange")
+            ApplyHooks.reached(.afterExchange)
             try await run.files()
             timer.lap("apply: home files")
-            Fault.point("after-files")
+            ApplyHooks.reached(.afterFiles)
             try await run.revoke()
             timer.lap("apply: revocation")
-            Fault.point("after-revoke")
+            ApplyHooks.reached(.afterRevoke)
         } catch {
             // The run is recorded as failed, with what failed so far; the next run goes on.
             let message = if case .failed(let text) = error { text } else { "\(error)" }
@@ -370,7 +367,7 @@ public enum Applier {
             let progress = settings.progress
             let batch = requests
             let results = await client.exchange(batch, progress: { done, total in
-                Fault.exchanged(done)
+                ApplyHooks.exchanged(done)
                 progress?(done, total)
             })
             var unknownTokens: Set<Target> = []
@@ -744,22 +741,34 @@ public enum Applier {
     }
 }
 
-/// Test-only crash points: `ACCESSCTL_FAULT=<point>` kills the process with SIGKILL at that
-/// point of an apply (`after-lock`, `after-registry`, `after-exchange`, `after-files`,
-/// `after-revoke`, or `exchange:<n>` after n keys were exchanged), so tests can prove that
-/// a crash anywhere loses and orphans nothing. `hold-lock:<seconds>` holds the lock instead.
-enum Fault {
-    static let point: String? = ProcessInfo.processInfo.environment["ACCESSCTL_FAULT"]
+/// The points of an apply an observer hears about, in order.
+public enum ApplyPoint: String, Sendable, CaseIterable {
+    /// The lock is held; nothing is read yet.
+    case afterLock = "after-lock"
+    /// Registry rows and pending connections are written.
+    case afterRegistry = "after-registry"
+    /// Keys are exchanged and stored.
+    case afterExchange = "after-exchange"
+    /// Home files are written.
+    case afterFiles = "after-files"
+    /// Revocations are done; the run record is next.
+    case afterRevoke = "after-revoke"
+}
 
-    static func point(_ name: String) {
-        if point == name { kill(getpid(), SIGKILL) }
-        // `hold-lock:<seconds>`: keep the lock for a while (to test a second, concurrent apply).
-        if name == "after-lock", let point, point.hasPrefix("hold-lock:"), let seconds = UInt32(point.dropFirst(10)) {
-            sleep(seconds)
-        }
-    }
+/// Hears an apply reach each of its points, for tests that stop it there (a crash at any
+/// point must lose and orphan nothing) — as NIOEmbedded stands in for the event loop. The
+/// shipped binary installs none.
+public protocol ApplyObserver: Sendable {
+    func reached(_ point: ApplyPoint)
+    /// `count` keys of this run have been exchanged.
+    func exchanged(_ count: Int)
+}
 
-    static func exchanged(_ count: Int) {
-        if let point, point.hasPrefix("exchange:"), Int(point.dropFirst(9)) == count { kill(getpid(), SIGKILL) }
-    }
+/// Where an observer is installed: a task-local value, set around a run by a test harness
+/// (`ApplyHooks.$observer.withValue(...)`), inherited by the apply's child tasks.
+public enum ApplyHooks {
+    @TaskLocal public static var observer: (any ApplyObserver)?
+
+    static func reached(_ point: ApplyPoint) { observer?.reached(point) }
+    static func exchanged(_ count: Int) { observer?.exchanged(count) }
 }

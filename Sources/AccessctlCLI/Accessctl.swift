@@ -7,7 +7,15 @@ import Foundation
 import Glibc
 #endif
 
-@main
+/// The command line of accessctl, for the executables to run: `accessctl`, and in tests
+/// `accessctl-faults` (the same commands with the crash points of Tests/FaultHarness).
+public enum AccessctlMain {
+    /// Parses `CommandLine.arguments`, runs the command and exits with its code.
+    public static func run() async {
+        await Accessctl.main()
+    }
+}
+
 struct Accessctl: AsyncParsableCommand {
     static func main() async {
         LogfmtHandler.bootstrap()

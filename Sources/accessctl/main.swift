@@ -1,0 +1,3 @@
+import AccessctlCLI
+
+await AccessctlMain.run()
