@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "accessctl",
-    platforms: [.macOS(.v13)],
+    // macOS 15 for Synchronization.Mutex; Linux is the tested platform (README).
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "accessctl", targets: ["accessctl"]),
         .executable(name: "install-service-env", targets: ["install-service-env"]),
