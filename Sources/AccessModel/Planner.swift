@@ -127,17 +127,26 @@ public enum Planner {
         }
 
         static func fields(_ s: Service) -> [FieldChange] {
-            [f("name", s.name), f("description", s.description), f("token_exchange_url", s.tokenExchangeURL),
-             f("token_revoke_url", s.tokenRevokeURL), f("health_url", s.healthURL), f("env_var", s.envVar),
-             f("secret_env", s.secretEnv), f("skill", SHA256.fingerprint(hexDigest: HomeFiles.sha256(s.skill))),
-             f("ttl_days", String(s.ttlDays)), f("key_prefix", s.keyPrefix), f("enabled", String(s.enabled))]
+            serviceFields(name: s.name, description: s.description, exchange: s.tokenExchangeURL, revoke: s.tokenRevokeURL,
+                          health: s.healthURL, envVar: s.envVar, secretEnv: s.secretEnv, skillSHA256: HomeFiles.sha256(s.skill),
+                          ttlDays: s.ttlDays, keyPrefix: s.keyPrefix, enabled: s.enabled)
         }
 
         static func fields(_ s: LiveService) -> [FieldChange] {
-            [f("name", s.name), f("description", s.description), f("token_exchange_url", s.tokenExchangeURL),
-             f("token_revoke_url", s.tokenRevokeURL), f("health_url", s.healthURL), f("env_var", s.envVar),
-             f("secret_env", s.secretEnv), f("skill", SHA256.fingerprint(hexDigest: s.skillSHA256)),
-             f("ttl_days", String(s.ttlDays)), f("key_prefix", s.keyPrefix), f("enabled", String(s.enabled))]
+            serviceFields(name: s.name, description: s.description, exchange: s.tokenExchangeURL, revoke: s.tokenRevokeURL,
+                          health: s.healthURL, envVar: s.envVar, secretEnv: s.secretEnv, skillSHA256: s.skillSHA256,
+                          ttlDays: s.ttlDays, keyPrefix: s.keyPrefix, enabled: s.enabled)
+        }
+
+        /// A service's fields as a plan shows them: the one place that names them and writes
+        /// their values (the skill as its fingerprint).
+        static func serviceFields(name: String, description: String?, exchange: String, revoke: String, health: String?,
+                                  envVar: String, secretEnv: String, skillSHA256: String, ttlDays: Int, keyPrefix: String?,
+                                  enabled: Bool) -> [FieldChange] {
+            [f("name", name), f("description", description), f("token_exchange_url", exchange),
+             f("token_revoke_url", revoke), f("health_url", health), f("env_var", envVar),
+             f("secret_env", secretEnv), f("skill", SHA256.fingerprint(hexDigest: skillSHA256)),
+             f("ttl_days", String(ttlDays)), f("key_prefix", keyPrefix), f("enabled", String(enabled))]
         }
 
         static func f(_ field: String, _ value: String?) -> FieldChange { FieldChange(field: field, old: nil, new: value) }
