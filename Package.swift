@@ -116,6 +116,7 @@ let package = Package(
         .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
         .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),
         .testTarget(name: "DesiredRepoTests", dependencies: ["DesiredRepo", "AccessModel", "GitStore", "TestSupport"]),

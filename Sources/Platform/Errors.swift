@@ -21,6 +21,8 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let notPermitted = Errno(rawValue: EPERM)
     /// `EEXIST`: something is already there.
     public static let exists = Errno(rawValue: EEXIST)
+    /// `ENOTEMPTY`: the directory is not empty.
+    public static let notEmpty = Errno(rawValue: ENOTEMPTY)
     /// `ELOOP`: too many symbolic links, or a link where none may be followed.
     public static let tooManySymbolicLinks = Errno(rawValue: ELOOP)
     /// `EINTR`: a signal interrupted the call; it can be repeated.

@@ -61,7 +61,7 @@ public struct FileInfo: Equatable, Sendable {
         self.init(info)
     }
 
-    private init(_ info: stat) {
+    init(_ info: stat) {
         let mode = UInt32(info.st_mode)
         switch mode & UInt32(S_IFMT) {
         case UInt32(S_IFREG): kind = .regular

@@ -17,30 +17,26 @@ public enum Files {
     /// - throws: `.symbolicLink`, `.notRegularFile`, `.tooLarge`, or `.system` with the
     ///   errno (``Errno/noSuchFile`` when there is nothing at `path`).
     public static func readRegularFile(atPath path: String, limit: Int) throws(PlatformError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else {
-            if Errno.current == .tooManySymbolicLinks, (try? FileInfo(path: path, followLinks: false))?.kind == .symbolicLink {
+        let file: OpenFile
+        do {
+            file = try OpenFile(path: path, access: .read, nonBlocking: true)
+        } catch {
+            if error.errno == .tooManySymbolicLinks, (try? FileInfo(path: path, followLinks: false))?.kind == .symbolicLink {
                 throw .symbolicLink(path: path)
             }
-            throw .current("open", path)
+            throw error
         }
-        defer { close(descriptor) }
-        let info = try FileInfo(descriptor: descriptor, path: path)
+        let info = try file.info()
         guard info.kind == .regular else { throw .notRegularFile(path: path, kind: info.kind) }
         guard info.size <= Int64(limit) else { throw .tooLarge(path: path, limit: limit) }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
-        var total = 0
-        while total < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + total, $0.count - total) }
-            if count < 0 {
-                if Errno.current == .interrupted { continue }
-                throw .current("read", path)
-            }
-            if count == 0 { break }
-            total += count
+        // One byte more than the file holds shows the end; a file that grew is read on
+        // only up to one byte past the limit.
+        var bytes = try file.read(upTo: Int(info.size) + 1)
+        if bytes.count == Int(info.size) + 1 && bytes.count <= limit {
+            bytes += try file.read(upTo: limit + 1 - bytes.count)
         }
-        guard total <= limit else { throw .tooLarge(path: path, limit: limit) }
-        return Array(bytes[0..<total])
+        guard bytes.count <= limit else { throw .tooLarge(path: path, limit: limit) }
+        return bytes
     }
 
     /// Replaces the file at `path` with `bytes` at once: readers see the old contents or the
@@ -58,33 +54,55 @@ public enum Files {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        var temporary = ""
-        var descriptor: Int32 = -1
-        for attempt in 0..<100 {
-            temporary = (directory == "/" ? "/" : directory + "/") + ".\(name).tmp-\(getpid())-\(attempt)"
-            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if descriptor >= 0 || Errno.current != .exists { break }
-        }
-        guard descriptor >= 0 else { throw .current("create a temporary file for", path) }
+        let (file, temporary) = try createTemporary(in: directory, for: name, path: path)
         var renamed = false
         defer { if !renamed { unlink(temporary) } }
-        var failure: PlatformError?
-        var written = 0
-        while failure == nil && written < bytes.count {
-            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
-            if count < 0 && Errno.current == .interrupted { continue }
-            if count <= 0 { failure = .current("write", temporary) } else { written += count }
-        }
-        if failure == nil && fchmod(descriptor, mode_t(permissions)) != 0 { failure = .current("set the permissions of", temporary) }
-        if failure == nil && fsync(descriptor) != 0 { failure = .current("sync", temporary) }
-        if close(descriptor) != 0 && failure == nil { failure = .current("write", temporary) }
-        if let failure { throw failure }
-        guard rename(temporary, path) == 0 else { throw .current("replace", path) }
+        try file.write(bytes)
+        try file.setPermissions(permissions)
+        try file.sync()
+        try file.close()
+        guard systemRename(temporary, path) == 0 else { throw .current("replace", path) }
         renamed = true
-        let parent = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parent >= 0 else { throw .current("sync the directory", directory) }
-        defer { close(parent) }
-        guard fsync(parent) == 0 else { throw .current("sync the directory", directory) }
+        let parent: Directory
+        do { parent = try Directory(path: directory) } catch {
+            throw .system(operation: "sync the directory", path: directory, errno: error.errno ?? .noSuchFile)
+        }
+        try parent.sync()
+    }
+
+    /// A new file `.<name>.tmp-<pid>-<n>` in `directory`, opened for writing, mode 0600.
+    private static func createTemporary(in directory: String, for name: String, path: String)
+        throws(PlatformError) -> (OpenFile, String) {
+        var attempt = 0
+        while true {
+            let temporary = (directory == "/" ? "/" : directory + "/") + ".\(name).tmp-\(getpid())-\(attempt)"
+            do {
+                return (try OpenFile(path: temporary, access: .write, creating: .exclusive(permissions: 0o600)), temporary)
+            } catch {
+                attempt += 1
+                guard error.errno == .exists, attempt < 100 else {
+                    throw .system(operation: "create a temporary file for", path: path, errno: error.errno ?? .exists)
+                }
+            }
+        }
+    }
+
+    /// Creates the directory `path` (`mkdir`) with `permissions` less the umask, such as
+    /// `0o777` for what the umask allows.
+    ///
+    /// - throws: `.system` with the errno: ``Errno/exists`` when anything is at `path`
+    ///   already, ``Errno/noSuchFile`` when its parent is missing, ...
+    public static func createDirectory(atPath path: String, permissions: UInt32) throws(PlatformError) {
+        guard mkdir(path, mode_t(permissions)) == 0 else { throw .current("create the directory", path) }
+    }
+
+    /// Renames `path` to `newPath` at once (`rename`): a file at `newPath` is replaced, as
+    /// is an empty directory when `path` is a directory.
+    ///
+    /// - throws: `.system` with the errno: ``Errno/notEmpty`` or ``Errno/exists`` when
+    ///   `newPath` is a directory that is not empty, ``Errno/noSuchFile``, ...
+    public static func rename(_ path: String, to newPath: String) throws(PlatformError) {
+        guard systemRename(path, newPath) == 0 else { throw .current("rename", path) }
     }
 
     /// The absolute path of `path` with every symbolic link, `.` and `..` resolved
@@ -122,11 +140,11 @@ public enum Files {
 public final class FileLock {
     /// The locked file.
     public let path: String
-    private var descriptor: Int32
+    private let file: OpenFile
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, file: OpenFile) {
         self.path = path
-        self.descriptor = descriptor
+        self.file = file
     }
 
     /// Opens `path` (creating it with permissions 0600, never following a link) and takes
@@ -135,25 +153,18 @@ public final class FileLock {
     /// - returns: The lock, or nil when someone else holds it.
     /// - throws: `.system` when the file cannot be opened or locked.
     public static func tryLock(path: String) throws(PlatformError) -> FileLock? {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw .current("open", path) }
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            let number = Errno.current
-            if number == .interrupted { continue }
-            close(descriptor)
-            if number == .wouldBlock { return nil }
-            throw .system(operation: "lock", path: path, errno: number)
-        }
-        return FileLock(path: path, descriptor: descriptor)
+        let file = try OpenFile(path: path, access: .readWrite, creating: .ifMissing(permissions: 0o600))
+        guard try file.tryLock(.exclusive) else { return nil }
+        return FileLock(path: path, file: file)
     }
 
     /// Releases the lock; releasing it again does nothing.
     public func release() {
-        guard descriptor >= 0 else { return }
-        flock(descriptor, LOCK_UN)
-        close(descriptor)
-        descriptor = -1
+        file.unlock()
+        try? file.close()
     }
 
     deinit { release() }
 }
+
+private func systemRename(_ path: String, _ newPath: String) -> Int32 { rename(path, newPath) }
