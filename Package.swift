@@ -46,7 +46,7 @@ let package = Package(
         // The reconciler's libraries, one job each (docs/architecture.md draws the arrows).
         .target(
             name: "DesiredRepo",
-            dependencies: ["AccessModel", "StrictYAML", "GitStore", "Digest"],
+            dependencies: ["AccessModel", "StrictYAML", "GitStore", "Platform", "Digest"],
             exclude: ["README.md"]
         ),
         .target(

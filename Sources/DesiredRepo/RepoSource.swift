@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import GitStore
+import Platform
 
 /// What kind of entry a repository path is.
 public enum RepoEntryKind: Sendable, Hashable {
@@ -149,15 +145,12 @@ public final class DirectorySource: RepoSource {
     private let root: String
 
     public init(path: String) throws(RepoReadError) {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw RepoReadError("cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else { throw RepoReadError("\(path) is not a directory") }
+        let info: FileInfo
+        do { info = try FileInfo(path: path) } catch { throw RepoReadError("cannot read \(path): \(error.reason)") }
+        guard info.kind == .directory else { throw RepoReadError("\(path) is not a directory") }
         // A bare repository read as a directory would look empty; say what to do instead.
-        var probe = stat()
-        if stat(path + "/HEAD", &probe) == 0, stat(path + "/objects", &probe) == 0, stat(path + "/refs", &probe) == 0,
-           stat(path + "/accessctl.yaml", &probe) != 0 {
+        func exists(_ name: String) -> Bool { (try? FileInfo(path: path + "/" + name)) != nil }
+        if exists("HEAD"), exists("objects"), exists("refs"), !exists("accessctl.yaml") {
             throw RepoReadError("\(path) is a bare git repository; name the commit to read with --ref (for example --ref HEAD)")
         }
         root = path
@@ -165,53 +158,49 @@ public final class DirectorySource: RepoSource {
     }
 
     public func entries() throws(RepoReadError) -> [RepoEntry] {
-        let top = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard top >= 0 else { throw RepoReadError("cannot read directory \(root): \(String(cString: strerror(errno)))") }
+        let top: Directory
+        do { top = try Directory(path: root) } catch { throw RepoReadError("cannot read directory \(root): \(error.reason)") }
         var result: [RepoEntry] = []
-        try walk(fd: top, relative: "", depth: 0, into: &result)
+        try walk(top, relative: "", depth: 0, into: &result)
         result.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
         return result
     }
 
-    /// Lists the directory open at `fd` (and closes it), recursing into subdirectories.
-    /// Names are used as raw bytes relative to the directory descriptor, so a name that is
-    /// not valid UTF-8 is still examined correctly.
-    private func walk(fd: Int32, relative: String, depth: Int, into result: inout [RepoEntry]) throws(RepoReadError) {
-        guard let handle = fdopendir(fd) else {
-            close(fd)
-            throw RepoReadError("cannot read directory \(relative): \(String(cString: strerror(errno)))")
+    /// Lists `directory`, recursing into subdirectories. Names are used as raw bytes
+    /// relative to the open directory, so a name that is not valid UTF-8 is still examined
+    /// correctly, and no link is followed.
+    private func walk(_ directory: Directory, relative: String, depth: Int, into result: inout [RepoEntry]) throws(RepoReadError) {
+        let names: Directory.Listing
+        do { names = try directory.names() } catch {
+            throw RepoReadError("cannot read directory \(relative): \(error.reason)")
         }
-        defer { closedir(handle) }
         guard depth <= maxDirectoryDepth else {
             throw RepoReadError("\(relative): directories nested deeper than \(maxDirectoryDepth) levels")
         }
-        var subdirectories: [(name: [CChar], path: String)] = []
-        while let item = readdir(handle) {
-            let raw = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+        var subdirectories: [(name: String, path: String)] = []
+        for raw in names {
             if raw.first == UInt8(ascii: ".") { continue }
             let text = String(validating: raw, as: UTF8.self)
             let name = text ?? String(decoding: raw, as: UTF8.self)
             let path = relative.isEmpty ? name : relative + "/" + name
-            let cName = raw.map { CChar(bitPattern: $0) } + [0]
-            var info = stat()
-            guard fstatat(dirfd(handle), cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
-                throw RepoReadError("cannot examine \(path): \(String(cString: strerror(errno)))")
+            let info: FileInfo
+            do { info = try directory.info(of: raw) } catch {
+                throw RepoReadError("cannot examine \(path): \(error.reason)")
             }
             if text == nil {
                 result.append(RepoEntry(path: path, kind: .invalidName, size: 0))
                 continue
             }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
+            switch info.kind {
+            case .directory:
                 // A nested checkout (a submodule's work tree) has a `.git` file or directory.
-                var gitInfo = stat()
-                if fstatat(dirfd(handle), name + "/.git", &gitInfo, AT_SYMLINK_NOFOLLOW) == 0 {
+                if (try? directory.info(of: (name + "/.git").utf8)) != nil {
                     result.append(RepoEntry(path: path, kind: .submodule, size: 0))
                 } else {
-                    subdirectories.append((cName, path))
+                    subdirectories.append((name, path))
                 }
-            case S_IFREG: result.append(RepoEntry(path: path, kind: .regular, size: Int(info.st_size)))
-            case S_IFLNK: result.append(RepoEntry(path: path, kind: .symlink, size: 0))
+            case .regular: result.append(RepoEntry(path: path, kind: .regular, size: Int(info.size)))
+            case .symbolicLink: result.append(RepoEntry(path: path, kind: .symlink, size: 0))
             default: result.append(RepoEntry(path: path, kind: .special, size: 0))
             }
             if result.count > maxRepoEntries {
@@ -219,11 +208,11 @@ public final class DirectorySource: RepoSource {
             }
         }
         for subdirectory in subdirectories {
-            let child = openat(dirfd(handle), subdirectory.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard child >= 0 else {
-                throw RepoReadError("cannot read directory \(subdirectory.path): \(String(cString: strerror(errno)))")
+            let child: Directory
+            do { child = try directory.openDirectory(named: subdirectory.name.utf8) } catch {
+                throw RepoReadError("cannot read directory \(subdirectory.path): \(error.reason)")
             }
-            try walk(fd: child, relative: subdirectory.path, depth: depth + 1, into: &result)
+            try walk(child, relative: subdirectory.path, depth: depth + 1, into: &result)
         }
     }
 
@@ -236,30 +225,18 @@ public final class DirectorySource: RepoSource {
     /// Reads a regular file without following a final symbolic link, up to 64 MiB.
     public static func readFile(at path: String, shown: String? = nil) throws(RepoReadError) -> [UInt8] {
         let name = shown ?? path
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            let code = errno
-            var error = RepoReadError("cannot open \(name): \(String(cString: strerror(code)))")
-            error.isMissing = code == ENOENT
-            throw error
+        let file: OpenFile
+        do { file = try OpenFile(path: path, access: .read, nonBlocking: true) } catch {
+            var failure = RepoReadError("cannot open \(name): \(error.reason)")
+            failure.isMissing = error.errno == .noSuchFile
+            throw failure
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+        guard let info = try? file.info(), info.kind == .regular else {
             throw RepoReadError("\(name) is not a regular file")
         }
-        guard info.st_size <= 64 << 20 else { throw RepoReadError("\(name) is larger than 64 MiB") }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { raw in
-                Glibc.read(fd, raw.baseAddress! + filled, raw.count - filled)
-            }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            filled += n
+        guard info.size <= 64 << 20 else { throw RepoReadError("\(name) is larger than 64 MiB") }
+        do { return try file.read(upTo: Int(info.size)) } catch {
+            throw RepoReadError("cannot read \(name): \(error.reason)")
         }
-        if filled < bytes.count { bytes.removeSubrange(filled...) }
-        return bytes
     }
 }

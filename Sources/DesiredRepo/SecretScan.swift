@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AccessModel
+import func Foundation.log2
 
 /// How a value that must not be repeated is shown in a message: its length, its fingerprint
 /// and at most its first four characters (never more than a quarter of it), for example
