@@ -51,7 +51,7 @@ let package = Package(
         ),
         .target(
             name: "LiveStore",
-            dependencies: ["AccessModel", "Digest", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["AccessModel", "Digest", "Platform", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["README.md"]
         ),
         .target(name: "TokenExchange", dependencies: ["AccessModel", "DesiredRepo"], exclude: ["README.md"]),

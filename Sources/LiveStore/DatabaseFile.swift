@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Platform
 
 /// Checks on the database file made before SQLite opens it.
 ///
@@ -27,70 +23,55 @@ enum DatabaseFile {
     /// `-wal` and `-shm` companions when they exist.
     static func prepareForWriting(_ path: String, notices: inout [String]) throws(LiveStoreError) -> Identity {
         var created = false
-        var fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if fd >= 0 {
+        let file: OpenFile
+        do {
+            file = try OpenFile(path: path, access: .write, creating: .exclusive(permissions: 0o600))
             created = true
-        } else {
-            let err = errno
-            guard err == EEXIST else { throw openError(path, err, creating: true) }
+        } catch {
+            guard error.errno == .exists else { throw openError(path, error, creating: true) }
             try checkNotSymlinkOrSpecial(path)
-            fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-            guard fd >= 0 else { throw openError(path, errno, creating: false) }
+            file = try openForReading(path)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw openError(path, errno, creating: false) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw notRegular(path) }
+        let info = try regularInfo(file, path)
         if created {
             // The umask may have removed owner bits; make the mode exactly 0600.
-            guard fchmod(fd, 0o600) == 0 else { throw modeError(path, errno) }
-        } else if info.st_mode & 0o077 != 0 {
-            let old = info.st_mode & 0o7777
-            guard fchmod(fd, 0o600) == 0 else { throw modeError(path, errno) }
-            notices.append("database \(path) had mode \(octal(old)); restricted it to 0600 "
+            try restrict(file, path)
+        } else if info.permissions & 0o077 != 0 {
+            try restrict(file, path)
+            notices.append("database \(path) had mode \(octal(info.permissions)); restricted it to 0600 "
                 + "(the API keys in it may have been readable by other users)")
         }
         for suffix in ["-wal", "-shm"] {
             try prepareCompanion(path + suffix, notices: &notices)
         }
-        return Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        return Identity(info)
     }
 
     /// Looks at `path` for reading: `.missing` when nothing is there (the directory must
     /// exist), the file's identity when it is a regular file; an error otherwise. Changes
     /// nothing.
     static func lookupForReading(_ path: String) throws(LiveStoreError) -> Lookup {
-        var info = stat()
-        if lstat(path, &info) != 0 {
-            let err = errno
-            if err == ENOENT {
-                let dir = directory(of: path)
-                var dirInfo = stat()
-                if stat(dir, &dirInfo) != 0 || (dirInfo.st_mode & S_IFMT) != S_IFDIR {
-                    throw LiveStoreError("cannot read database \(path): directory \(dir) does not exist")
-                }
-                return .missing
+        do {
+            _ = try FileInfo(path: path, followLinks: false)
+        } catch {
+            guard error.errno == .noSuchFile else { throw openError(path, error, creating: false) }
+            let dir = directory(of: path)
+            guard (try? FileInfo(path: dir))?.kind == .directory else {
+                throw LiveStoreError("cannot read database \(path): directory \(dir) does not exist")
             }
-            throw openError(path, err, creating: false)
+            return .missing
         }
         try checkNotSymlinkOrSpecial(path)
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw openError(path, errno, creating: false) }
-        defer { close(fd) }
-        guard fstat(fd, &info) == 0 else { throw openError(path, errno, creating: false) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw notRegular(path) }
+        let info = try regularInfo(openForReading(path), path)
         for suffix in ["-wal", "-shm"] {
             try checkNotSymlinkOrSpecial(path + suffix, missingOK: true)
         }
-        return .present(Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+        return .present(Identity(info))
     }
 
     /// After SQLite opened `path`: the path must still name the file that was checked.
     static func verify(_ path: String, is identity: Identity) throws(LiveStoreError) {
-        var info = stat()
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
-              Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == identity
-        else {
+        guard let info = try? FileInfo(path: path, followLinks: false), info.kind == .regular, Identity(info) == identity else {
             throw LiveStoreError("database \(path) was replaced while it was being opened; refusing to use it")
         }
     }
@@ -99,16 +80,33 @@ enum DatabaseFile {
 
     private static func prepareCompanion(_ path: String, notices: inout [String]) throws(LiveStoreError) {
         guard try checkNotSymlinkOrSpecial(path, missingOK: true) else { return }
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw openError(path, errno, creating: false) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw openError(path, errno, creating: false) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw notRegular(path) }
-        if info.st_mode & 0o077 != 0 {
-            let old = info.st_mode & 0o7777
-            guard fchmod(fd, 0o600) == 0 else { throw modeError(path, errno) }
-            notices.append("database file \(path) had mode \(octal(old)); restricted it to 0600")
+        let file = try openForReading(path)
+        let info = try regularInfo(file, path)
+        if info.permissions & 0o077 != 0 {
+            try restrict(file, path)
+            notices.append("database file \(path) had mode \(octal(info.permissions)); restricted it to 0600")
+        }
+    }
+
+    /// Opens `path` read-only, never following a link and never waiting (a FIFO).
+    private static func openForReading(_ path: String) throws(LiveStoreError) -> OpenFile {
+        do { return try OpenFile(path: path, access: .read, nonBlocking: true) } catch {
+            throw openError(path, error, creating: false)
+        }
+    }
+
+    /// The facts about the open `file`, which must be a regular file.
+    private static func regularInfo(_ file: OpenFile, _ path: String) throws(LiveStoreError) -> FileInfo {
+        let info: FileInfo
+        do { info = try file.info() } catch { throw openError(path, error, creating: false) }
+        guard info.kind == .regular else { throw notRegular(path) }
+        return info
+    }
+
+    /// Sets the mode of the open `file` to exactly 0600.
+    private static func restrict(_ file: OpenFile, _ path: String) throws(LiveStoreError) {
+        do { try file.setPermissions(0o600) } catch {
+            throw LiveStoreError("cannot restrict the mode of database \(path) to 0600: \(error.reason)")
         }
     }
 
@@ -116,15 +114,14 @@ enum DatabaseFile {
     /// exists there (only when `missingOK`; otherwise a missing file is an error).
     @discardableResult
     private static func checkNotSymlinkOrSpecial(_ path: String, missingOK: Bool = false) throws(LiveStoreError) -> Bool {
-        var info = stat()
-        if lstat(path, &info) != 0 {
-            let err = errno
-            if err == ENOENT && missingOK { return false }
-            throw openError(path, err, creating: false)
+        let info: FileInfo
+        do { info = try FileInfo(path: path, followLinks: false) } catch {
+            if error.errno == .noSuchFile && missingOK { return false }
+            throw openError(path, error, creating: false)
         }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return true
-        case S_IFLNK:
+        switch info.kind {
+        case .regular: return true
+        case .symbolicLink:
             throw LiveStoreError("database \(path) is a symbolic link; refusing to follow it (use the real path)")
         default: throw notRegular(path)
         }
@@ -134,21 +131,17 @@ enum DatabaseFile {
         LiveStoreError("database \(path) is not a regular file")
     }
 
-    private static func modeError(_ path: String, _ err: Int32) -> LiveStoreError {
-        LiveStoreError("cannot restrict the mode of database \(path) to 0600: \(describe(err))")
-    }
-
-    private static func openError(_ path: String, _ err: Int32, creating: Bool) -> LiveStoreError {
-        switch err {
-        case ENOENT, ENOTDIR:
+    private static func openError(_ path: String, _ error: PlatformError, creating: Bool) -> LiveStoreError {
+        switch error.errno {
+        case .noSuchFile?, .notDirectory?:
             let dir = directory(of: path)
             return LiveStoreError("cannot \(creating ? "create" : "open") database \(path): directory \(dir) does not exist")
-        case ELOOP:
+        case .tooManySymbolicLinks?:
             return LiveStoreError("database \(path) is a symbolic link; refusing to follow it (use the real path)")
-        case EACCES, EPERM:
+        case .permissionDenied?, .notPermitted?:
             return LiveStoreError("cannot \(creating ? "create" : "open") database \(path): permission denied")
         default:
-            return LiveStoreError("cannot \(creating ? "create" : "open") database \(path): \(describe(err))")
+            return LiveStoreError("cannot \(creating ? "create" : "open") database \(path): \(error.reason)")
         }
     }
 
@@ -158,12 +151,12 @@ enum DatabaseFile {
         return dir.isEmpty ? "/" : dir
     }
 
-    private static func describe(_ err: Int32) -> String {
-        String(cString: strerror(err))
-    }
-
-    private static func octal(_ mode: mode_t) -> String {
+    private static func octal(_ mode: UInt32) -> String {
         let digits = String(mode, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
+}
+
+extension DatabaseFile.Identity {
+    init(_ info: FileInfo) { self.init(device: info.device, inode: info.inode) }
 }
