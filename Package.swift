@@ -54,7 +54,7 @@ let package = Package(
             dependencies: ["AccessModel", "Digest", "Platform", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["README.md"]
         ),
-        .target(name: "TokenExchange", dependencies: ["AccessModel", "DesiredRepo"], exclude: ["README.md"]),
+        .target(name: "TokenExchange", dependencies: ["AccessModel", "DesiredRepo", "Platform"], exclude: ["README.md"]),
         .target(name: "HomesClient", dependencies: ["AccessModel", "HelperProtocol", "ProcessRunner"], exclude: ["README.md"]),
         // Spawning child processes (the helper, ssh-keygen): swift-subprocess, with caps and time limits.
         .target(

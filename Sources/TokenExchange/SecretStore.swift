@@ -1,10 +1,6 @@
 import AccessModel
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Platform
 
 /// Where the shared secrets of the services come from: the environment variable named by a
 /// service's `secret_env`, or else the file of that name in `$CREDENTIALS_DIRECTORY`
@@ -68,37 +64,20 @@ public struct SecretStore: Sendable {
 
     /// Reads a credential file: not through a symbolic link, a regular file, at most
     /// `maxFileBytes`, UTF-8; one trailing newline (LF or CRLF) is dropped. `nil` when the
-    /// file does not exist or is empty.
+    /// file (or its directory) does not exist, or is empty.
     private static func readCredential(_ path: String) -> Result<String?, Problem> {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { return .success(nil) }
-            if code == ELOOP { return .failure(.unusableFile("is a symbolic link")) }
-            return .failure(.unusableFile("cannot be read (\(String(cString: strerror(code))))"))
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return .failure(.unusableFile("cannot be read")) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { return .failure(.unusableFile("is not a regular file")) }
-        guard Int(info.st_size) <= maxFileBytes else {
-            return .failure(.unusableFile("is larger than \(maxFileBytes) bytes"))
-        }
-        var bytes = [UInt8](repeating: 0, count: maxFileBytes + 1)
-        var total = 0
-        while total < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                read(fd, buffer.baseAddress! + total, buffer.count - total)
+        var content: [UInt8]
+        do {
+            content = try Files.readRegularFile(atPath: path, limit: maxFileBytes)
+        } catch {
+            switch error {
+            case .system(_, _, .noSuchFile), .system(_, _, .notDirectory): return .success(nil)
+            case .symbolicLink, .system(_, _, .tooManySymbolicLinks): return .failure(.unusableFile("is a symbolic link"))
+            case .system: return .failure(.unusableFile("cannot be read (\(error.reason))"))
+            case .notRegularFile: return .failure(.unusableFile("is not a regular file"))
+            case .tooLarge: return .failure(.unusableFile("is larger than \(maxFileBytes) bytes"))
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(.unusableFile("cannot be read"))
-            }
-            if n == 0 { break }
-            total += n
         }
-        guard total <= maxFileBytes else { return .failure(.unusableFile("is larger than \(maxFileBytes) bytes")) }
-        var content = Array(bytes[0..<total])
         if content.last == 0x0A {
             content.removeLast()
             if content.last == 0x0D { content.removeLast() }
