@@ -64,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "RepoFormat",
-            dependencies: ["AccessModel", "StrictYAML", "DesiredRepo", "LiveStore", "Digest"],
+            dependencies: ["AccessModel", "StrictYAML", "DesiredRepo", "LiveStore", "Platform", "Digest"],
             exclude: ["README.md"]
         ),
         .target(name: "Render", dependencies: ["AccessModel", "DesiredRepo", "LiveStore"], exclude: ["README.md"]),

@@ -1,11 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AccessModel
 import StrictYAML
 import DesiredRepo
+import Platform
 
 /// A file whose bytes are not in canonical layout.
 public struct FormattedFile: Sendable, Hashable {
@@ -61,9 +57,8 @@ public enum RepoFormatter {
         report.fileCount = files.count + report.diagnostics.count
 
         let tree = DirectoryHandles(root: directory)
-        defer { tree.close() }
-        var contents: [String: (bytes: [UInt8], info: stat)] = [:]
-        func load(_ entry: RepoEntry) -> (bytes: [UInt8], info: stat)? {
+        var contents: [String: (bytes: [UInt8], info: FileInfo)] = [:]
+        func load(_ entry: RepoEntry) -> (bytes: [UInt8], info: FileInfo)? {
             if let cached = contents.removeValue(forKey: entry.path) { return cached }
             do {
                 return try tree.read(entry.path, limit: FileFormatter.maxBytes)
@@ -131,65 +126,51 @@ private final class DirectoryHandles {
     struct Failure: Error { var message: String }
 
     let root: String
-    private var descriptors: [String: Int32] = [:]
+    private var directories: [String: Directory] = [:]
 
     init(root: String) { self.root = root }
 
-    func close() {
-        for fd in descriptors.values { _ = Glibc.close(fd) }
-        descriptors = [:]
-    }
-
-    private static func errorText() -> String { String(cString: strerror(errno)) }
-
-    /// The descriptor of the directory holding `path`, and the file's name in it.
-    private func directory(of path: String) throws(Failure) -> (fd: Int32, name: String) {
+    /// The directory holding `path`, and the file's name in it.
+    private func directory(of path: String) throws(Failure) -> (directory: Directory, name: String) {
         var parts = path.split(separator: "/").map(String.init)
         let name = parts.removeLast()
         var key = ""
-        var fd: Int32
-        if let cached = descriptors[key] {
-            fd = cached
+        var directory: Directory
+        if let cached = directories[key] {
+            directory = cached
         } else {
-            fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw Failure(message: "cannot open \(root): \(Self.errorText())") }
-            descriptors[key] = fd
+            do { directory = try Directory(path: root) } catch { throw Failure(message: "cannot open \(root): \(error.reason)") }
+            directories[key] = directory
         }
         for part in parts {
             key += "/" + part
-            if let cached = descriptors[key] { fd = cached; continue }
-            let child = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard child >= 0 else { throw Failure(message: "cannot open directory \(key.dropFirst()): \(Self.errorText())") }
-            descriptors[key] = child
-            fd = child
+            if let cached = directories[key] { directory = cached; continue }
+            do { directory = try directory.openDirectory(named: part.utf8) } catch {
+                throw Failure(message: "cannot open directory \(key.dropFirst()): \(error.reason)")
+            }
+            directories[key] = directory
         }
-        return (fd, name)
+        return (directory, name)
     }
 
-    func read(_ path: String, limit: Int) throws(Failure) -> (bytes: [UInt8], info: stat) {
-        let (dir, name) = try directory(of: path)
-        let fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            if errno == ELOOP { throw Failure(message: "cannot format: a symbolic link; fmt formats only regular files and never follows links") }
-            throw Failure(message: "cannot read: \(Self.errorText())")
+    func read(_ path: String, limit: Int) throws(Failure) -> (bytes: [UInt8], info: FileInfo) {
+        let (directory, name) = try self.directory(of: path)
+        let file: OpenFile
+        do { file = try directory.openFile(named: name.utf8, access: .read, nonBlocking: true) } catch {
+            if error.errno == .tooManySymbolicLinks {
+                throw Failure(message: "cannot format: a symbolic link; fmt formats only regular files and never follows links")
+            }
+            throw Failure(message: "cannot read: \(error.reason)")
         }
-        defer { _ = Glibc.close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+        guard let info = try? file.info(), info.kind == .regular else {
             throw Failure(message: "cannot format: not a regular file")
         }
-        guard Int(info.st_size) <= limit else {
-            throw Failure(message: "file is \(info.st_size) bytes; the limit is \(limit) bytes (1 MiB)")
+        guard info.size <= Int64(limit) else {
+            throw Failure(message: "file is \(info.size) bytes; the limit is \(limit) bytes (1 MiB)")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { raw in Glibc.read(fd, raw.baseAddress! + filled, raw.count - filled) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            filled += n
-        }
-        guard filled == bytes.count else { throw Failure(message: "cannot read: the file changed size while being read") }
+        let bytes: [UInt8]
+        do { bytes = try file.read(upTo: Int(info.size)) } catch { throw Failure(message: "cannot read: \(error.reason)") }
+        guard bytes.count == Int(info.size) else { throw Failure(message: "cannot read: the file changed size while being read") }
         return (bytes, info)
     }
 
@@ -200,46 +181,44 @@ private final class DirectoryHandles {
     /// The rename makes the change atomic for readers. There is no fsync: these are working-tree
     /// files that `fmt` can produce again (and git holds the originals), and syncing every one
     /// would make formatting a large repository take seconds instead of a fraction of one.
-    func replace(_ path: String, with bytes: [UInt8], expecting original: stat) throws(Failure) {
-        let (dir, name) = try directory(of: path)
-        var temporary = ""
-        var fd: Int32 = -1
-        for attempt in 0..<100 {
-            temporary = ".\(name).fmt-\(getpid())-\(attempt)"
-            fd = openat(dir, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else { throw Failure(message: "cannot write: cannot create a temporary file: \(Self.errorText())") }
+    func replace(_ path: String, with bytes: [UInt8], expecting original: FileInfo) throws(Failure) {
+        let (directory, name) = try self.directory(of: path)
+        let (file, temporary) = try Self.createTemporary(in: directory, for: name)
         var ok = false
         defer {
-            if !ok { unlinkat(dir, temporary, 0) }
+            if !ok { try? directory.remove(temporary.utf8) }
         }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + written, raw.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let message = Self.errorText()
-                _ = Glibc.close(fd)
-                throw Failure(message: "cannot write: \(message)")
-            }
-            written += n
+        do { try file.write(bytes) } catch { throw Failure(message: "cannot write: \(error.reason)") }
+        if original.userID != OS.effectiveUserID || original.groupID != OS.effectiveGroupID {
+            try? file.setOwner(userID: original.userID, groupID: original.groupID)
         }
-        if original.st_uid != geteuid() || original.st_gid != getegid() {
-            _ = fchown(fd, original.st_uid, original.st_gid)
-        }
-        let moded = fchmod(fd, original.st_mode & 0o7777) == 0
-        let message = Self.errorText()
-        _ = Glibc.close(fd)
-        guard moded else { throw Failure(message: "cannot write: \(message)") }
+        let moded: PlatformError?
+        do { try file.setPermissions(original.permissions); moded = nil } catch { moded = error }
+        try? file.close()
+        if let moded { throw Failure(message: "cannot write: \(moded.reason)") }
         // The file must still be the one that was read: same inode, size and modification time.
-        var now = stat()
-        guard fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0, now.st_mode & S_IFMT == S_IFREG,
-              now.st_ino == original.st_ino, now.st_dev == original.st_dev, now.st_size == original.st_size,
-              now.st_mtim.tv_sec == original.st_mtim.tv_sec, now.st_mtim.tv_nsec == original.st_mtim.tv_nsec else {
+        guard let now = try? directory.info(of: name.utf8), now.kind == .regular,
+              now.inode == original.inode, now.device == original.device, now.size == original.size,
+              now.modified == original.modified else {
             throw Failure(message: "cannot write: the file changed while it was being formatted; run fmt again")
         }
-        guard renameat(dir, temporary, dir, name) == 0 else { throw Failure(message: "cannot write: \(Self.errorText())") }
+        do { try directory.rename(temporary.utf8, to: name.utf8) } catch { throw Failure(message: "cannot write: \(error.reason)") }
         ok = true
+    }
+
+    /// A new file `.<name>.fmt-<pid>-<n>` in `directory`, opened for writing, mode 0600.
+    private static func createTemporary(in directory: Directory, for name: String) throws(Failure) -> (OpenFile, String) {
+        var attempt = 0
+        while true {
+            let temporary = ".\(name).fmt-\(OS.processID)-\(attempt)"
+            do {
+                return (try directory.openFile(named: temporary.utf8, access: .write, creating: .exclusive(permissions: 0o600)), temporary)
+            } catch {
+                attempt += 1
+                guard error.errno == .exists, attempt < 100 else {
+                    throw Failure(message: "cannot write: cannot create a temporary file: \(error.reason)")
+                }
+            }
+        }
     }
 }

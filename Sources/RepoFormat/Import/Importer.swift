@@ -1,10 +1,8 @@
 import AccessModel
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import DesiredRepo
 import LiveStore
+import Platform
 
 /// Why an import wrote nothing. The message is meant for the operator.
 public struct ImportError: Error, Sendable, CustomStringConvertible {
@@ -87,8 +85,7 @@ public enum Importer {
         }
         let skills = options.skillsDirectory
         if let skills {
-            var info = stat()
-            guard stat(skills, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            guard (try? FileInfo(path: skills))?.kind == .directory else {
                 throw ImportError("--skills \(skills) is not a directory; nothing was written")
             }
         }
@@ -123,22 +120,20 @@ public enum Importer {
 
     /// Refuses anything at `path` but nothing or an empty directory, and a missing parent.
     static func checkOutput(_ target: String, shown path: String) throws(ImportError) {
-        var info = stat()
-        if lstat(target, &info) != 0 {
-            let code = errno
-            guard code == ENOENT else {
-                throw ImportError("cannot examine \(path): \(String(cString: strerror(code))); nothing was written")
+        let info: FileInfo
+        do { info = try FileInfo(path: target, followLinks: false) } catch {
+            guard error.errno == .noSuchFile else {
+                throw ImportError("cannot examine \(path): \(error.reason); nothing was written")
             }
             let parent = parentDirectory(of: target)
-            var parentInfo = stat()
-            guard stat(parent, &parentInfo) == 0, parentInfo.st_mode & S_IFMT == S_IFDIR else {
+            guard (try? FileInfo(path: parent))?.kind == .directory else {
                 throw ImportError("cannot write \(path): directory \(parent) does not exist; nothing was written")
             }
             return
         }
-        switch info.st_mode & S_IFMT {
-        case S_IFDIR: break
-        case S_IFLNK: throw ImportError("\(path) is a symbolic link; give a new or empty directory (nothing was written)")
+        switch info.kind {
+        case .directory: break
+        case .symbolicLink: throw ImportError("\(path) is a symbolic link; give a new or empty directory (nothing was written)")
         default: throw ImportError("\(path) exists and is not a directory; give a new or empty directory (nothing was written)")
         }
         let entries: [String]
@@ -159,12 +154,14 @@ public enum Importer {
         var temp = ""
         for _ in 0..<10 {
             let candidate = parent + "/." + name + ".import-" + UUID().uuidString.prefix(8).lowercased()
-            if mkdir(candidate, 0o777) == 0 {
+            do {
+                try Files.createDirectory(atPath: candidate, permissions: 0o777)
                 temp = candidate
                 break
-            }
-            guard errno == EEXIST else {
-                throw ImportError("cannot create a directory in \(parent): \(String(cString: strerror(errno))); nothing was written")
+            } catch where error.errno == .exists {
+                continue
+            } catch {
+                throw ImportError("cannot create a directory in \(parent): \(error.reason); nothing was written")
             }
         }
         guard !temp.isEmpty else { throw ImportError("cannot create a temporary directory in \(parent); nothing was written") }
@@ -175,18 +172,18 @@ public enum Importer {
                 var directory = temp
                 for part in parts.dropLast() {
                     directory += "/" + part
-                    if made.insert(directory).inserted, mkdir(directory, 0o777) != 0, errno != EEXIST {
-                        throw ImportError("cannot create \(directory): \(String(cString: strerror(errno)))")
+                    guard made.insert(directory).inserted else { continue }
+                    do { try Files.createDirectory(atPath: directory, permissions: 0o777) } catch {
+                        guard error.errno == .exists else { throw ImportError("cannot create \(directory): \(error.reason)") }
                     }
                 }
                 try writeNew(temp + "/" + file.path, file.text)
             }
-            guard rename(temp, target) == 0 else {
-                let code = errno
-                if code == ENOTEMPTY || code == EEXIST {
+            do { try Files.rename(temp, to: target) } catch {
+                if error.errno == .notEmpty || error.errno == .exists {
                     throw ImportError("\(path) is no longer empty (something was written into it meanwhile)")
                 }
-                throw ImportError("cannot move the written files to \(path): \(String(cString: strerror(code)))")
+                throw ImportError("cannot move the written files to \(path): \(error.reason)")
             }
         } catch {
             try? FileManager.default.removeItem(atPath: temp)
@@ -196,16 +193,11 @@ public enum Importer {
 
     /// Creates `path` (it must not exist) with `text`, mode 0666 less the umask.
     static func writeNew(_ path: String, _ text: String) throws(ImportError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw ImportError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ImportError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            bytes = bytes.dropFirst(n)
+        let file: OpenFile
+        do { file = try OpenFile(path: path, access: .write, creating: .exclusive(permissions: 0o666)) } catch {
+            throw ImportError("cannot create \(path): \(error.reason)")
         }
+        do { try file.write(Array(text.utf8)) } catch { throw ImportError("cannot write \(path): \(error.reason)") }
     }
 
     static func parentDirectory(of path: String) -> String {
