@@ -1,6 +1,7 @@
 import Foundation
 import GitStore
 import DesiredRepo
+import Platform
 
 /// `--fetch`: brings the configured branch from the remote into the server's repository (a
 /// bare clone, created on first use) through libgit2.
@@ -15,10 +16,11 @@ public enum Fetcher {
     public static func notFetchedYet(path: String, ref: String) -> String? {
         guard ref.hasPrefix("refs/remotes/origin/") else { return nil }
         let branch = ref.dropFirst("refs/remotes/origin/".count)
-        var info = stat()
-        if lstat(path, &info) != 0 && errno == ENOENT {
-            return "no clone yet at \(path): run `accessctl apply --fetch` first (or `plan --fetch`), "
-                + "which creates it and fetches \(branch) into it"
+        do { _ = try FileInfo(path: path, followLinks: false) } catch {
+            if error.errno == .noSuchFile {
+                return "no clone yet at \(path): run `accessctl apply --fetch` first (or `plan --fetch`), "
+                    + "which creates it and fetches \(branch) into it"
+            }
         }
         guard let clone = try? GitRepository(path: path), clone.reference(ref) == nil else { return nil }
         return "the clone at \(path) has no fetched \(branch) yet (no \(ref)): run `accessctl apply --fetch` "

@@ -1,8 +1,5 @@
 import AccessModel
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import DesiredRepo
 import LiveStore
 import Render
