@@ -3,6 +3,7 @@ import DesiredRepo
 import Reconciler
 import ArgumentParser
 import Foundation
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,9 @@ public enum AccessctlMain {
 
 struct Accessctl: AsyncParsableCommand {
     static func main() async {
-        LogfmtHandler.bootstrap()
+        // Configuration read at the edge: the log level comes in as a parameter.
+        LogfmtHandler.bootstrap(level: LogfmtHandler.level(configured: ProcessInfo.processInfo.environment["ACCESSCTL_LOG"],
+                                                           standardErrorIsTerminal: OS.isTerminal(2)))
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

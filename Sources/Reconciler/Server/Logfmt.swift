@@ -1,8 +1,5 @@
 import Foundation
 import Logging
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// swift-log output as one logfmt line per event on stderr (`level=info msg=... key=value`),
 /// which journald stores as is and tools can parse. Values are quoted when needed and never
@@ -29,7 +26,7 @@ public struct LogfmtHandler: LogHandler {
             line += " \(key)=\(Self.quote("\(value)"))"
         }
         line += "\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
+        try? FileHandle.standardError.write(contentsOf: Data(line.utf8))
     }
 
     static func quote(_ value: String) -> String {
@@ -48,11 +45,16 @@ public struct LogfmtHandler: LogHandler {
         return out + "\""
     }
 
-    /// Sets up logging once: info level when stderr is not a terminal (a timer, journald),
-    /// warnings only on a terminal; `ACCESSCTL_LOG=debug|info|warning|error` overrides.
-    public static func bootstrap() {
-        let configured = ProcessInfo.processInfo.environment["ACCESSCTL_LOG"].flatMap(Logger.Level.init(rawValue:))
-        let level = configured ?? (isatty(2) == 1 ? .warning : .info)
+    /// The level of a run: `configured` when it names one (`ACCESSCTL_LOG`'s value, which
+    /// the command line reads: `trace`, `debug`, `info`, `notice`, `warning`, `error` or
+    /// `critical`); otherwise info when standard error is not a terminal (a timer, journald),
+    /// warnings only on a terminal.
+    public static func level(configured: String?, standardErrorIsTerminal: Bool) -> Logger.Level {
+        configured.flatMap(Logger.Level.init(rawValue:)) ?? (standardErrorIsTerminal ? .warning : .info)
+    }
+
+    /// Sets up logging once, every logger at `level`.
+    public static func bootstrap(level: Logger.Level) {
         LoggingSystem.bootstrap { label in LogfmtHandler(label: label, level: level) }
     }
 }
