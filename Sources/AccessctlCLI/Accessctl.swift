@@ -4,9 +4,6 @@ import Reconciler
 import ArgumentParser
 import Foundation
 import Platform
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The command line of accessctl, for the executables to run: `accessctl`, and in tests
 /// `accessctl-faults` (the same commands with the crash points of Tests/FaultHarness).
@@ -109,7 +106,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
 func useColor(fd: Int32) -> Bool {
-    isatty(fd) == 1 && getenv("NO_COLOR") == nil
+    OS.isTerminal(fd) && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
 }
 
 /// Writes `error: message` to standard error.
@@ -123,7 +120,7 @@ func printWarning(_ line: String) {
 }
 
 func writeStandardError(_ text: String) {
-    _ = text.withCString { write(2, $0, strlen($0)) }
+    try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
 }
 
 /// The clock of every command: `ACCESSCTL_NOW` (unix seconds, for tests and reproducible

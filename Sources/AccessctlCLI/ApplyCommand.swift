@@ -7,9 +7,7 @@ import Reconciler
 import AccessModel
 import ArgumentParser
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import Platform
 
 struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -97,7 +95,7 @@ struct ApplyCommand: AsyncParsableCommand {
         settings.exchange.secretOrigins = config.secretOrigins
         settings.command = CommandLine.arguments.joined(separator: " ")
         settings.planning = planningOptions()
-        let interactive = isatty(0) == 1
+        let interactive = OS.isTerminal(0)
         let color = useColor(fd: 1)
         let approve = autoApprove || saved != nil
         settings.confirm = { plan in
@@ -107,7 +105,7 @@ struct ApplyCommand: AsyncParsableCommand {
             print("\nApply these changes? Only 'yes' is accepted: ", terminator: "")
             return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
         }
-        if isatty(2) == 1 {
+        if OS.isTerminal(2) {
             settings.progress = { done, total in
                 writeStandardError("\rexchanging keys: \(done) of \(total)" + (done == total ? "\n" : ""))
             }
