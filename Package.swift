@@ -128,6 +128,7 @@ let package = Package(
             name: "TokenExchangeTests",
             dependencies: ["TokenExchange", "AccessModel", "TestSupport", .product(name: "FlyingFox", package: "FlyingFox")]
         ),
+        .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner"]),
         .testTarget(name: "HomesClientTests", dependencies: ["HomesClient", "HelperProtocol"]),
         .testTarget(name: "TokenServiceMockTests", dependencies: ["TestSupport"]),
         .testTarget(
