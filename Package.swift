@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // HTTP for the token exchange (TokenExchange), with SwiftNIO and its TLS underneath.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -54,12 +58,23 @@ let package = Package(
             dependencies: ["AccessModel", "Digest", "Platform", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["README.md"]
         ),
-        .target(name: "TokenExchange", dependencies: ["AccessModel", "DesiredRepo", "Platform"], exclude: ["README.md"]),
         .target(name: "HomesClient", dependencies: ["AccessModel", "HelperProtocol", "ProcessRunner"], exclude: ["README.md"]),
         // Spawning child processes (the helper, ssh-keygen): swift-subprocess, with caps and time limits.
         .target(
             name: "ProcessRunner",
             dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "TokenExchange",
+            dependencies: [
+                "AccessModel", "DesiredRepo", "Platform",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             exclude: ["README.md"]
         ),
         .target(

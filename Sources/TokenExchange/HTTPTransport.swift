@@ -1,8 +1,10 @@
-import Dispatch
+import AccessModel
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
 
 /// One HTTP exchange as the token client sees it.
 enum TransferOutcome: Sendable {
@@ -10,319 +12,213 @@ enum TransferOutcome: Sendable {
     case response(status: Int, contentType: String?, body: Data)
     /// The service answered with a redirect (never followed). `location` is safe to print.
     case redirect(status: Int, location: String?)
-    /// Not sent within the connect timeout.
+    /// No connection (TCP and TLS) within the connect timeout.
     case connectTimeout
     /// The request's deadline passed.
     case deadline
-    /// The body grew past the limit (or announced a larger length); the transfer was cancelled.
+    /// The body grew past the limit (or announced a larger length); reading stopped there.
     case tooLarge
-    /// A transport error (connection refused, reset, DNS, TLS, ...), with libcurl's reason
-    /// for a TLS failure (`self-signed certificate`, `wrong version number`).
-    case network(URLError.Code, reason: String? = nil)
+    /// A transport error: connection refused, reset, DNS, TLS, ...
+    case network(NetworkFailure)
     /// The caller's task was cancelled.
     case cancelled
 }
 
-/// A URLSession with one delegate that serves every task of the session: it refuses
-/// redirects, caps bodies, and enforces connect and total deadlines by cancelling tasks.
+/// Why a request got no HTTP answer, from the typed error of the HTTP stack.
+struct NetworkFailure: Sendable, Hashable {
+    enum Kind: Sendable, Hashable {
+        case refused, unresolved, unreachable, lost, badResponse
+        /// The TLS handshake failed before the certificate was judged (not TLS, no common version).
+        case tlsHandshake
+        /// The server's certificate was refused (not trusted, or not for the host).
+        case tlsCertificate
+        /// Anything else; `detail` names the error type.
+        case other
+    }
+
+    var kind: Kind
+    /// Plain words about the cause, or nil. Never holds a secret or a response body.
+    var detail: String?
+
+    init(_ kind: Kind, _ detail: String? = nil) {
+        self.kind = kind
+        self.detail = detail
+    }
+
+    /// Whether a retry may go another way: a TLS failure will not.
+    var isTransient: Bool { kind != .tlsHandshake && kind != .tlsCertificate }
+
+    var summary: String {
+        switch kind {
+        case .refused: return "could not connect (connection refused)"
+        case .unresolved: return "could not resolve the host name"
+        case .unreachable: return "could not connect (no route to the host)"
+        case .lost: return "the connection was lost"
+        case .badResponse: return "bad HTTP response"
+        case .tlsHandshake: return "TLS handshake failed"
+        case .tlsCertificate: return "TLS certificate refused"
+        case .other: return "network error"
+        }
+    }
+}
+
+/// The HTTP client of one run of the token client: one `HTTPClient` (its connection pool,
+/// on SwiftNIO's shared event loops) for every request of the run, shut down at its end by
+/// `run`. It refuses redirects, caps bodies while they stream in, and enforces connect and
+/// total deadlines.
 ///
-/// The session keeps connections alive and allows twice `concurrency` of them per host, so
-/// a batch of exchanges with one service reuses a small pool of connections.
-///
-/// What FoundationNetworking (libcurl underneath) does not do, and how this copes:
-/// - it ignores the disposition of `didReceive response` and never pauses a transfer, so a
-///   refused response is stopped with `cancel()`;
-/// - a cancel lands only between libcurl's read batches, and at loopback speed that can take
-///   a few hundred milliseconds, in which a 50 MB body is read to its end (measured); the
-///   bytes past the limit are dropped here, so memory stays bounded, not the bytes read, as
-///   long as the delegate queue keeps draining: see `Canceller`;
-/// - it reports every TLS failure as `URLError.unknown` with libcurl's text; `tlsFailure`
-///   tells them apart by that text;
-/// - it does not tell the delegate about 301, 302, 303 and 307 responses before their body
-///   is read (it keeps that body itself), only through `willPerformHTTPRedirection`,
-///   which refuses them; 308 and other 3xx come as responses and are cancelled at once;
-/// - it has no separate connect timeout, and its request timeout counts whole seconds: the
-///   connect phase is bounded here (until the request body is sent) and so is the total.
+/// - Connections: HTTP/1.1 with keep-alive, up to twice `concurrency` per host (the token
+///   client never has more than `concurrency` requests out, so a request never queues for
+///   a connection). A failed connection attempt fails its requests at once
+///   (`retryConnectionEstablishment` off): the token client retries with its own backoff
+///   and attempt count, and a TLS failure is not retried at all.
+/// - Deadlines: the connect timeout covers TCP and the TLS handshake; the total deadline
+///   covers the whole attempt, head and body (async-http-client's own deadline ends with
+///   the head, so a racing timer cancels a body that trickles past it).
+/// - Trust: the system store.
 final class HTTPTransport: Sendable {
-    private let session: URLSession
-    private let delegate: TransferDelegate
-    let maxResponseBytes: Int
-
-    init(settings: ExchangeSettings) {
-        let configuration = URLSessionConfiguration.ephemeral
-        // Above the in-flight bound (the token client never has more than `concurrency`
-        // requests out): with the limit equal to it, libcurl closed and reopened connections
-        // and stalled queued transfers (3000 exchanges at 50 ms latency took 43 s instead of
-        // 13 s at a concurrency of 16).
-        configuration.httpMaximumConnectionsPerHost = max(settings.concurrency * 2, 2)
-        configuration.timeoutIntervalForRequest = (settings.totalTimeout + 1).rounded(.up)
-        configuration.timeoutIntervalForResource = (settings.totalTimeout + 1).rounded(.up)
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.urlCache = nil
-        configuration.httpShouldSetCookies = false
-        configuration.httpCookieAcceptPolicy = .never
-        configuration.httpCookieStorage = nil
-        configuration.urlCredentialStorage = nil
-        let delegate = TransferDelegate(maxResponseBytes: settings.maxResponseBytes)
-        let queue = OperationQueue()
-        queue.name = "accessctl.exchange.delegate"
-        // Serial, so the chunks of one body arrive in order.
-        queue.maxConcurrentOperationCount = 1
-        self.delegate = delegate
-        self.maxResponseBytes = settings.maxResponseBytes
-        session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: queue)
-    }
-
-    deinit {
-        session.invalidateAndCancel()
-    }
-
-    /// Sends `request` and waits for the outcome. The attempt is abandoned at `deadline`,
-    /// or when its body has not been sent `connectTimeout` seconds from now (a request with a
-    /// body only: FoundationNetworking reports nothing between connecting and the answer
-    /// otherwise).
-    func perform(_ request: URLRequest, connectTimeout: Double?, deadline: DispatchTime) async -> TransferOutcome {
-        if Task.isCancelled { return .cancelled }
-        var request = request
-        let remaining = Double(deadline.uptimeNanoseconds &- min(DispatchTime.now().uptimeNanoseconds,
-                                                                  deadline.uptimeNanoseconds)) / 1e9
-        if remaining <= 0 { return .deadline }
-        // FoundationNetworking's own timer, in whole seconds: only a backstop behind ours.
-        request.timeoutInterval = (remaining + 1).rounded(.up)
-
-        let transfer = Transfer()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<TransferOutcome, Never>) in
-                transfer.lock.lock()
-                transfer.continuation = continuation
-                let early = transfer.abortReason
-                transfer.lock.unlock()
-                if let early {
-                    // Cancelled before it started: nothing is sent.
-                    transfer.finish(early)
-                    return
-                }
-                let task = session.dataTask(with: request)
-                delegate.register(transfer, for: task.taskIdentifier)
-                transfer.lock.lock()
-                transfer.task = task
-                transfer.lock.unlock()
-                var timers: [(DispatchTime, DispatchWorkItem)] = []
-                if let connectTimeout, request.httpBody != nil, DispatchTime.now() + connectTimeout < deadline {
-                    let connectAt = DispatchTime.now() + connectTimeout
-                    timers.append((connectAt, DispatchWorkItem { [weak transfer] in
-                        transfer?.abort(.connectTimeout, onlyIfUnsent: true)
-                    }))
-                }
-                timers.append((deadline, DispatchWorkItem { [weak transfer] in transfer?.abort(.deadline) }))
-                transfer.lock.lock()
-                transfer.timers = timers.map(\.1)
-                transfer.lock.unlock()
-                for (when, item) in timers { DispatchQueue.global().asyncAfter(deadline: when, execute: item) }
-                task.resume()
-            }
-        } onCancel: {
-            transfer.abort(.cancelled)
-        }
-    }
-}
-
-/// Cancels tasks one at a time on a queue of its own. FoundationNetworking's `cancel()`
-/// waits (`workQueue.sync`) until libcurl's read loop yields, which at loopback speed can be
-/// when a body has been read to its end. Called on the delegate queue it stalls that queue,
-/// and every chunk read meanwhile waits there in memory (five 50 MB bodies took accessctl
-/// to 270 MB); called on the shared pool, several waiting cancels can starve the delegate
-/// queue of threads just as well. Here at most one thread waits, and memory stays flat.
-private enum Canceller {
-    static let queue = DispatchQueue(label: "accessctl.exchange.cancel")
-
-    static func cancel(_ task: URLSessionTask) {
-        queue.async { task.cancel() }
-    }
-}
-
-/// The state of one task. Every mutable field is guarded by `lock`.
-private final class Transfer: @unchecked Sendable {
-    let lock = NSLock()
-    var task: URLSessionDataTask?
-    var continuation: CheckedContinuation<TransferOutcome, Never>?
-    var timers: [DispatchWorkItem] = []
-    var status = 0
-    var contentType: String?
-    var body = Data()
-    var sent = false
-    var finished = false
-    var redirected: (status: Int, location: String?)?
-    /// Why the transfer was cancelled on purpose; it wins over the error that follows.
-    var abortReason: TransferOutcome?
-
-    /// Cancels the task for `reason`, unless the task already ended or was already aborted.
-    /// Before the task starts, it only records the reason; the task is then never started.
-    func abort(_ reason: TransferOutcome, onlyIfUnsent: Bool = false) {
-        lock.lock()
-        guard !finished, abortReason == nil, !(onlyIfUnsent && sent) else {
-            lock.unlock()
-            return
-        }
-        abortReason = reason
-        let task = self.task
-        lock.unlock()
-        if let task { Canceller.cancel(task) }
-    }
-
-    /// Resumes the waiting caller once; later calls do nothing.
-    func finish(_ outcome: TransferOutcome) {
-        lock.lock()
-        finished = true
-        let continuation = self.continuation
-        self.continuation = nil
-        let timers = self.timers
-        self.timers = []
-        self.task = nil
-        lock.unlock()
-        for timer in timers { timer.cancel() }
-        continuation?.resume(returning: outcome)
-    }
-}
-
-private final class TransferDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let lock = NSLock()
-    private var transfers: [Int: Transfer] = [:]
+    private let client: HTTPClient
     private let maxResponseBytes: Int
+    private let trust: String
 
-    init(maxResponseBytes: Int) {
-        self.maxResponseBytes = maxResponseBytes
+    private init(client: HTTPClient, settings: ExchangeSettings) {
+        self.client = client
+        maxResponseBytes = settings.maxResponseBytes
+        trust = "the system trust store"
     }
 
-    func register(_ transfer: Transfer, for id: Int) {
-        lock.lock()
-        transfers[id] = transfer
-        lock.unlock()
-    }
-
-    private func transfer(_ id: Int, remove: Bool = false) -> Transfer? {
-        lock.lock()
-        defer { lock.unlock() }
-        return remove ? transfers.removeValue(forKey: id) : transfers[id]
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didSendBodyData bytesSent: Int64,
-                    totalBytesSent: Int64, totalBytesExpectedToSend: Int64) {
-        guard let t = transfer(task.taskIdentifier) else { return }
-        t.lock.lock()
-        t.sent = true
-        t.lock.unlock()
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        if let t = transfer(task.taskIdentifier) {
-            t.lock.lock()
-            t.sent = true
-            t.redirected = (response.statusCode, Self.safeLocation(request.url))
-            t.lock.unlock()
+    /// Runs `body` with a transport whose connections time out after `connectTimeout`
+    /// seconds, then shuts the client down (closing its connections) and returns what
+    /// `body` returned.
+    static func run<R: Sendable>(settings: ExchangeSettings, connectTimeout: Double,
+                                 _ body: (HTTPTransport) async -> R) async -> R {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .duration(connectTimeout), read: nil)
+        var pool = HTTPClient.Configuration.ConnectionPool(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(settings.concurrency * 2, 2))
+        pool.retryConnectionEstablishment = false
+        configuration.connectionPool = pool
+        configuration.httpVersion = .http1Only
+        configuration.decompression = .disabled
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        configuration.tlsConfiguration = tls
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let result = await body(HTTPTransport(client: client, settings: settings))
+        do {
+            try await client.shutdown()
+        } catch {
+            // Only a second shutdown throws, and this is the only one.
+            assertionFailure("HTTPClient shut down twice: \(error)")
         }
-        completionHandler(nil)
+        return result
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
-        guard let t = transfer(dataTask.taskIdentifier) else {
-            completionHandler(.cancel)
-            return
-        }
-        let http = response as? HTTPURLResponse
-        t.lock.lock()
-        t.sent = true
-        t.status = http?.statusCode ?? 0
-        t.contentType = http?.value(forHTTPHeaderField: "Content-Type")
-        var refuse = false
-        if let status = http?.statusCode, (300...399).contains(status) {
-            // Refuse before the body: a redirect's body is otherwise buffered unbounded.
-            t.redirected = (status, Self.safeLocation(http?.value(forHTTPHeaderField: "Location")
-                .flatMap { URL(string: $0, relativeTo: response.url) }))
-            t.abortReason = .redirect(status: status, location: t.redirected?.location)
-            refuse = true
-        } else if response.expectedContentLength > Int64(maxResponseBytes) {
-            t.abortReason = .tooLarge
-            refuse = true
-        }
-        t.lock.unlock()
-        // FoundationNetworking ignores the disposition (it never pauses the transfer), so
-        // a refused response is stopped by cancelling the task.
-        completionHandler(refuse ? .cancel : .allow)
-        if refuse { Canceller.cancel(dataTask) }
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        guard let t = transfer(dataTask.taskIdentifier) else { return }
-        t.lock.lock()
-        guard t.abortReason == nil else {
-            t.lock.unlock()
-            return
-        }
-        if t.body.count + data.count > maxResponseBytes {
-            t.abortReason = .tooLarge
-            t.body = Data()
-            t.lock.unlock()
-            Canceller.cancel(dataTask)
-            return
-        }
-        t.body.append(data)
-        t.lock.unlock()
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        guard let t = transfer(task.taskIdentifier, remove: true) else { return }
-        t.lock.lock()
-        let outcome: TransferOutcome
-        if let reason = t.abortReason {
-            outcome = reason
-        } else if let redirect = t.redirected {
-            outcome = .redirect(status: redirect.status, location: redirect.location)
-        } else if let error {
-            let code = (error as? URLError)?.code ?? URLError.Code.unknown
-            if code == .timedOut {
-                outcome = .deadline
-            } else {
-                outcome = (code == .unknown ? Self.tlsFailure(error) : nil) ?? .network(code)
+    /// One request: `method` to `url` with `headers` and `body`, abandoned at `deadline`.
+    func perform(_ method: HTTPMethod, _ url: URL, headers: [(String, String)], body: Data? = nil,
+                 deadline: NIODeadline) async -> TransferOutcome {
+        if Task.isCancelled { return .cancelled }
+        let now = NIODeadline.now()
+        guard deadline > now else { return .deadline }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let remaining = deadline - now
+        let prepared = request
+        return await withTaskGroup(of: TransferOutcome?.self) { group in
+            group.addTask { await self.attempt(prepared, url: url, deadline: deadline) }
+            group.addTask {
+                do {
+                    try await Task.sleep(nanoseconds: UInt64(max(remaining.nanoseconds, 0)))
+                    return .deadline
+                } catch {
+                    return nil  // the attempt ended first, or the caller was cancelled
+                }
             }
-        } else if let http = task.response as? HTTPURLResponse, (300...399).contains(http.statusCode) {
-            outcome = .redirect(status: http.statusCode, location: Self.safeLocation(
-                http.value(forHTTPHeaderField: "Location").flatMap { URL(string: $0, relativeTo: http.url) }))
-        } else {
-            let status = t.status != 0 ? t.status : (task.response as? HTTPURLResponse)?.statusCode ?? 0
-            outcome = .response(status: status, contentType: t.contentType, body: t.body)
+            var outcome = TransferOutcome.cancelled
+            while let next = await group.next() {
+                guard let next else { continue }
+                outcome = next
+                break
+            }
+            group.cancelAll()
+            return outcome
         }
-        t.body = Data()
-        t.lock.unlock()
-        t.finish(outcome)
     }
 
-    /// The outcome of an `unknown` transport error whose libcurl text is a certificate
-    /// refusal ("SSL certificate problem: self-signed certificate") or a failed handshake
-    /// ("OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number"), with the
-    /// reason libcurl gives; nil for anything else, including TLS errors after the
-    /// handshake ("SSL_read: ... unexpected eof", a reset), which are transient network
-    /// errors and retried.
-    static func tlsFailure(_ error: any Error) -> TransferOutcome? {
-        let text = (error as NSError).localizedDescription
-        func after(_ marker: String) -> String? {
-            guard let range = text.range(of: marker) else { return nil }
-            let rest = text[range.upperBound...].trimmingCharacters(in: .whitespaces)
-            return rest.isEmpty ? nil : rest
+    private func attempt(_ request: HTTPClientRequest, url: URL, deadline: NIODeadline) async -> TransferOutcome {
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, deadline: deadline)
+        } catch {
+            return outcome(of: error, host: url.host ?? "")
         }
-        let transient = ["SSL_read", "SSL_write", "SSL_ERROR_SYSCALL", "unexpected eof", "Connection reset"]
-        if transient.contains(where: text.contains) { return nil }
-        for marker in ["SSL certificate problem:", "certificate verify failed", "no alternative certificate subject name"]
-        where text.contains(marker) {
-            return .network(.serverCertificateUntrusted, reason: after("SSL certificate problem:") ?? marker)
+        let status = Int(response.status.code)
+        if (300...399).contains(status) {
+            // Not read: the body is dropped with the response, and its connection closed.
+            let location = response.headers.first(name: "Location").flatMap { URL(string: $0, relativeTo: url) }
+            return .redirect(status: status, location: Self.safeLocation(location))
         }
-        for marker in ["SSL routines::", "SSL routines:", "SSL connect error", "TLS connect error", "handshake failure"]
-        where text.contains(marker) {
-            return .network(.secureConnectionFailed, reason: after("SSL routines::") ?? marker)
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxResponseBytes {
+            return .tooLarge
         }
-        return nil
+        var body = ByteBuffer()
+        do {
+            for try await chunk in response.body {
+                // Leaving the loop ends the stream: nothing past the cap is read.
+                guard body.readableBytes + chunk.readableBytes <= maxResponseBytes else { return .tooLarge }
+                body.writeImmutableBuffer(chunk)
+            }
+        } catch {
+            return outcome(of: error, host: url.host ?? "")
+        }
+        if Task.isCancelled { return .cancelled }
+        return .response(status: status, contentType: response.headers.first(name: "Content-Type"),
+                         body: Data(body.readableBytesView))
+    }
+
+    /// The outcome of an error thrown by the HTTP client, by the error's type.
+    private func outcome(of error: any Error, host: String) -> TransferOutcome {
+        if error is CancellationError { return .cancelled }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout: return .connectTimeout
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return .deadline
+            case .cancelled: return .cancelled
+            case .remoteConnectionClosed, .uncleanShutdown: return .network(NetworkFailure(.lost))
+            default: return .network(NetworkFailure(.other, error.shortDescription))
+            }
+        }
+        if let failure = TLSFailure.classify(error, host: host, trust: trust) { return .network(failure) }
+        if let error = error as? NIOConnectionError {
+            if let failure = error.connectionErrors.lazy.compactMap({ Self.socketFailure($0.error) }).first {
+                return .network(failure)
+            }
+            if error.dnsAError != nil || error.dnsAAAAError != nil || error.connectionErrors.isEmpty {
+                return .network(NetworkFailure(.unresolved))
+            }
+            return .network(NetworkFailure(.other, "connection failed"))
+        }
+        if let failure = Self.socketFailure(error) { return .network(failure) }
+        if error is HTTPParserError { return .network(NetworkFailure(.badResponse)) }
+        if let error = error as? ChannelError {
+            if case .connectTimeout = error { return .connectTimeout }
+            return .network(NetworkFailure(.lost))
+        }
+        return .network(NetworkFailure(.other, String(describing: type(of: error))))
+    }
+
+    /// A socket error by its errno: refused, reset, unreachable; nil for anything else.
+    private static func socketFailure(_ error: any Error) -> NetworkFailure? {
+        guard let error = error as? IOError else { return nil }
+        switch POSIXErrorCode(rawValue: error.errnoCode) {
+        case .ECONNREFUSED: return NetworkFailure(.refused)
+        case .ECONNRESET, .EPIPE, .ECONNABORTED: return NetworkFailure(.lost)
+        case .ENETUNREACH, .EHOSTUNREACH: return NetworkFailure(.unreachable)
+        default: return NetworkFailure(.other, "errno \(error.errnoCode)")
+        }
     }
 
     /// A redirect target fit for an error message: scheme, host, port and path only (no
@@ -337,4 +233,86 @@ private final class TransferDelegate: NSObject, URLSessionDataDelegate, @uncheck
         let excerpt = Redaction.excerpt(text, limit: 120)
         return String(excerpt.dropFirst().dropLast())
     }
+}
+
+/// TLS failures told apart by the type of NIOSSL's error and BoringSSL's error code, never
+/// by the text of a message.
+enum TLSFailure {
+    // BoringSSL's error codes (include/openssl/err.h and ssl.h): a packed code holds the
+    // library in its top byte and the reason in its low 12 bits.
+    static let libSSL: UInt32 = 16
+    static let certificateVerifyFailed: UInt32 = 125
+    static let wrongVersionNumber: UInt32 = 247
+    static let unsupportedProtocol: UInt32 = 240
+    static let noCiphersAvailable: UInt32 = 175
+    static let noSharedCipher: UInt32 = 184
+    /// A reason of 1000 + N is TLS alert N sent by the peer.
+    static let alertOffset: UInt32 = 1000
+
+    /// The failure for a TLS error of the handshake, or nil when `error` is not one.
+    /// `host` is the host the certificate was checked for, `trust` what it was checked against.
+    static func classify(_ error: any Error, host: String, trust: String) -> NetworkFailure? {
+        if let extra = error as? NIOSSLExtraError {
+            if extra == .failedToValidateHostname {
+                return NetworkFailure(.tlsCertificate, "not issued for \(host.escapingControlCharacters)")
+            }
+            return NetworkFailure(.tlsHandshake)
+        }
+        guard let error = error as? NIOSSLError else { return nil }
+        switch error {
+        case .handshakeFailed(let boring):
+            return handshake(boring, trust: trust)
+        case .noCertificateToValidate:
+            return NetworkFailure(.tlsCertificate, "the server sent no certificate")
+        case .uncleanShutdown:
+            // The peer closed without a TLS goodbye: a lost connection, retried.
+            return NetworkFailure(.lost)
+        default:
+            return NetworkFailure(.tlsHandshake)
+        }
+    }
+
+    private static func handshake(_ error: BoringSSLError, trust: String) -> NetworkFailure {
+        let stack: NIOBoringSSLErrorStack
+        switch error {
+        case .sslError(let errors), .unknownError(let errors): stack = errors
+        case .zeroReturn, .syscallError:
+            return NetworkFailure(.tlsHandshake, "the connection closed during the handshake")
+        default: return NetworkFailure(.tlsHandshake)
+        }
+        if stack.contains(.eofDuringHandshake) {
+            return NetworkFailure(.tlsHandshake, "the connection closed during the handshake")
+        }
+        let reasons = stack.compactMap(packedCode).filter { $0 >> 24 == libSSL }.map { $0 & 0xFFF }
+        if reasons.contains(certificateVerifyFailed) {
+            return NetworkFailure(.tlsCertificate, "not verified by \(trust)")
+        }
+        if reasons.contains(wrongVersionNumber) {
+            return NetworkFailure(.tlsHandshake, "the server did not answer in TLS")
+        }
+        if reasons.contains(where: { [unsupportedProtocol, noCiphersAvailable, noSharedCipher].contains($0) }) {
+            return NetworkFailure(.tlsHandshake, "no TLS version or cipher in common with the server")
+        }
+        if let alert = reasons.first(where: { $0 > alertOffset }) {
+            return NetworkFailure(.tlsHandshake, "the server refused it with TLS alert \(alert - alertOffset)")
+        }
+        return NetworkFailure(.tlsHandshake)
+    }
+
+    /// BoringSSL's packed error code of `error`. NIOSSL stores it in a private field and
+    /// offers only a description (text, which is not matched here), so it is read through
+    /// reflection; nil if a NIOSSL release stores it otherwise, and the failure is then a
+    /// plain "TLS handshake failed" (the tests of a refused certificate notice that).
+    static func packedCode(_ error: BoringSSLInternalError) -> UInt32? {
+        func child(_ value: Any, _ label: String?) -> Any? {
+            Mirror(reflecting: value).children.first { label == nil || $0.label == label }?.value
+        }
+        guard let backing = child(error, "backing"), let info = child(backing, "boringSSLErrorInfo") else { return nil }
+        return child(info, nil) as? UInt32
+    }
+}
+
+extension TimeAmount {
+    /// `seconds` (a fraction allowed) as a time amount.
+    static func duration(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64((seconds * 1e9).rounded())) }
 }

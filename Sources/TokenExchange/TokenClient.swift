@@ -1,9 +1,7 @@
 import AccessModel
-import Dispatch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 /// The client side of the token-exchange protocol: issues keys, revokes tokens and checks
 /// health, many requests at once with bounded concurrency.
@@ -14,16 +12,17 @@ import FoundationNetworking
 /// backoff and jitter (the same `request_id` every time); nothing else is retried.
 /// Redirects are never followed. A refused answer that reports a key issued (status "ok"
 /// and a usable `token_id`) has that token revoked at once, so no refused key stays live.
+///
+/// Each call (`exchange`, `revoke`, `health`) runs on one HTTP client of its own, a pool of
+/// keep-alive connections shared by all its requests, which is shut down before it returns.
 public final class TokenClient: Sendable {
     public let settings: ExchangeSettings
     private let secrets: SecretStore
-    private let transport: HTTPTransport
 
     public init(settings: ExchangeSettings = ExchangeSettings(), secrets: SecretStore) {
         let settings = settings.normalized
         self.settings = settings
         self.secrets = secrets
-        transport = HTTPTransport(settings: settings)
     }
 
     // MARK: - Public API
@@ -34,9 +33,11 @@ public final class TokenClient: Sendable {
     public func exchange(_ requests: [ExchangeRequest],
                          progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<IssuedKey, ExchangeError>] {
         let secrets = resolveSecrets(requests.map { ($0.service.id, $0.service.secretEnv) })
-        return await boundedMap(requests, progress: progress) { request in
-            let secret = secrets[Self.secretKey(service: request.service.id, name: request.service.secretEnv)]!
-            return await self.exchangeOne(request, secret: secret)
+        return await HTTPTransport.run(settings: settings, connectTimeout: settings.connectTimeout) { transport in
+            await boundedMap(requests, progress: progress) { request in
+                let secret = secrets[Self.secretKey(service: request.service.id, name: request.service.secretEnv)]!
+                return await self.exchangeOne(request, secret: secret, transport: transport)
+            }
         }
     }
 
@@ -45,9 +46,11 @@ public final class TokenClient: Sendable {
     public func revoke(_ requests: [RevokeRequest],
                        progress: (@Sendable (Int, Int) -> Void)? = nil) async -> [Result<Void, ExchangeError>] {
         let secrets = resolveSecrets(requests.map { ($0.serviceID, $0.secretEnv) })
-        return await boundedMap(requests, progress: progress) { request in
-            let secret = secrets[Self.secretKey(service: request.serviceID, name: request.secretEnv)]!
-            return await self.revokeOne(request, secret: secret)
+        return await HTTPTransport.run(settings: settings, connectTimeout: settings.connectTimeout) { transport in
+            await boundedMap(requests, progress: progress) { request in
+                let secret = secrets[Self.secretKey(service: request.serviceID, name: request.secretEnv)]!
+                return await self.revokeOne(request, secret: secret, transport: transport)
+            }
         }
     }
 
@@ -60,12 +63,12 @@ public final class TokenClient: Sendable {
         guard let target else {
             return .failure(ExchangeError(kind: .invalidRequest, message: "\(label): health_url is not an http(s) URL"))
         }
-        var request = URLRequest(url: target)
-        request.httpMethod = "GET"
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        request.setValue("accessctl/\(AccessctlVersion.current)", forHTTPHeaderField: "User-Agent")
-        let deadline = DispatchTime.now() + settings.totalTimeout
-        let outcome = await transport.perform(request, connectTimeout: nil, deadline: deadline)
+        let headers = [("Accept", "application/json"), ("User-Agent", Self.userAgent)]
+        let deadline = NIODeadline.now() + .duration(settings.totalTimeout)
+        // No connect timeout of its own: the total one ends a connection that never comes.
+        let outcome = await HTTPTransport.run(settings: settings, connectTimeout: settings.totalTimeout + 1) { transport in
+            await transport.perform(.GET, target, headers: headers, deadline: deadline)
+        }
         switch outcome {
         case .response(let status, _, _) where (200...299).contains(status):
             return .success(())
@@ -79,8 +82,8 @@ public final class TokenClient: Sendable {
 
     // MARK: - One request
 
-    private func exchangeOne(_ request: ExchangeRequest, secret: Result<Secret, ExchangeError>)
-        async -> Result<IssuedKey, ExchangeError> {
+    private func exchangeOne(_ request: ExchangeRequest, secret: Result<Secret, ExchangeError>,
+                             transport: HTTPTransport) async -> Result<IssuedKey, ExchangeError> {
         let service = request.service
         let label = service.id
         let shared: Secret
@@ -97,14 +100,16 @@ public final class TokenClient: Sendable {
         }
         let body = "{\"user_email\":\(Self.jsonString(request.userEmail)),\"ttl_days\":\(service.ttlDays),"
             + "\"request_id\":\(Self.jsonString(request.requestID))}"
-        let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared)
+        let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared,
+                              transport: transport)
         switch sent {
         case .failure(let error):
             return .failure(error)
         case .success(let answer):
             let parsed = Self.parseIssued(answer, service: service, secret: shared)
             guard case .failure(let refusal) = parsed, let issued = Self.issuedToken(answer) else { return parsed }
-            return .failure(await revokeRefused(issued, refusal: refusal, service: service, secret: shared))
+            return .failure(await revokeRefused(issued, refusal: refusal, service: service, secret: shared,
+                                                transport: transport))
         }
     }
 
@@ -112,10 +117,11 @@ public final class TokenClient: Sendable {
     /// live key that accessctl never stores or writes, which would otherwise stay valid and
     /// unknown. Returns `refusal` with what became of the key added to its message.
     private func revokeRefused(_ issued: (tokenID: String, apiKey: String?), refusal: ExchangeError,
-                               service: Service, secret: Secret) async -> ExchangeError {
+                               service: Service, secret: Secret, transport: HTTPTransport) async -> ExchangeError {
         var error = refusal
         let token = Redaction.excerpt(issued.tokenID, limit: 64, redacting: [secret.revealed, issued.apiKey].compactMap { $0 })
-        switch await revokeOne(RevokeRequest(service: service, tokenID: issued.tokenID), secret: .success(secret)) {
+        switch await revokeOne(RevokeRequest(service: service, tokenID: issued.tokenID), secret: .success(secret),
+                               transport: transport) {
         case .success:
             error.message += "; the key it issued (token \(token)) was revoked"
         case .failure(let failure):
@@ -126,8 +132,8 @@ public final class TokenClient: Sendable {
         return error
     }
 
-    private func revokeOne(_ request: RevokeRequest, secret: Result<Secret, ExchangeError>)
-        async -> Result<Void, ExchangeError> {
+    private func revokeOne(_ request: RevokeRequest, secret: Result<Secret, ExchangeError>,
+                           transport: HTTPTransport) async -> Result<Void, ExchangeError> {
         let label = request.serviceID
         let shared: Secret
         switch secret {
@@ -142,7 +148,7 @@ public final class TokenClient: Sendable {
         }
         let body = "{\"token_id\":\(Self.jsonString(request.tokenID))}"
         let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared,
-                              accept: [404, 410])
+                              accept: [404, 410], transport: transport)
         switch sent {
         case .failure(let error):
             return .failure(error)
@@ -175,16 +181,23 @@ public final class TokenClient: Sendable {
         var attempts: Int
     }
 
+    /// A POST with a JSON body and the shared secret as a bearer.
+    private struct Outgoing {
+        var url: URL
+        var headers: [(String, String)]
+        var body: Data
+    }
+
     /// Sends `request` until it gets a final answer, the attempts run out, or the total
     /// timeout passes. Retries only network errors, connect timeouts and 5xx answers.
-    private func send(_ request: URLRequest, label: String, secret: Secret, accept: Set<Int> = [])
-        async -> Result<Answer, ExchangeError> {
-        let start = DispatchTime.now()
-        let deadline = start + settings.totalTimeout
+    private func send(_ request: Outgoing, label: String, secret: Secret, accept: Set<Int> = [],
+                      transport: HTTPTransport) async -> Result<Answer, ExchangeError> {
+        let deadline = NIODeadline.now() + .duration(settings.totalTimeout)
         var attempt = 0
         while true {
             attempt += 1
-            let outcome = await transport.perform(request, connectTimeout: settings.connectTimeout, deadline: deadline)
+            let outcome = await transport.perform(.POST, request.url, headers: request.headers, body: request.body,
+                                                  deadline: deadline)
             var retryable: ExchangeError
             switch outcome {
             case .response(let status, let type, let body) where (200...299).contains(status) || accept.contains(status):
@@ -196,7 +209,7 @@ public final class TokenClient: Sendable {
             case .response(let status, _, let body):
                 return .failure(ExchangeError(kind: .httpStatus, message: "\(label): HTTP \(status)"
                     + Self.excerptNote(body, secrets: [secret.revealed]), httpStatus: status, attempts: attempt))
-            case .network(let code, _) where Self.isTransient(code):
+            case .network(let network) where network.isTransient:
                 retryable = failure(for: outcome, label: label, attempts: attempt)
             case .connectTimeout:
                 retryable = failure(for: outcome, label: label, attempts: attempt)
@@ -205,7 +218,7 @@ public final class TokenClient: Sendable {
             }
             if attempt >= settings.attempts { return .failure(retryable) }
             let delay = settings.backoff * pow(2, Double(attempt - 1)) * Double.random(in: 0.5...1.5)
-            if DispatchTime.now() + delay >= deadline { return .failure(retryable) }
+            if NIODeadline.now() + .duration(delay) >= deadline { return .failure(retryable) }
             do {
                 try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
             } catch {
@@ -234,10 +247,9 @@ public final class TokenClient: Sendable {
             return ExchangeError(kind: .responseTooLarge,
                                  message: "\(label): response larger than \(settings.maxResponseBytes) bytes",
                                  attempts: attempts)
-        case .network(let code, let reason):
-            return ExchangeError(kind: .network, message: "\(label): \(Self.describe(code))"
-                + (reason.map { " (\(Redaction.excerpt($0, limit: 80)))" } ?? "") + Self.attemptsNote(attempts),
-                                 attempts: attempts)
+        case .network(let failure):
+            return ExchangeError(kind: .network, message: "\(label): \(failure.summary)"
+                + (failure.detail.map { " (\($0))" } ?? "") + Self.attemptsNote(attempts), attempts: attempts)
         case .cancelled:
             return ExchangeError(kind: .cancelled, message: "\(label): cancelled", attempts: attempts)
         }
@@ -360,15 +372,13 @@ public final class TokenClient: Sendable {
         }
     }
 
-    private static func post(_ url: URL, body: String, secret: Secret) -> URLRequest {
-        var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.httpBody = Data(body.utf8)
-        request.setValue("Bearer \(secret.revealed)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        request.setValue("accessctl/\(AccessctlVersion.current)", forHTTPHeaderField: "User-Agent")
-        return request
+    private static let userAgent = "accessctl/\(AccessctlVersion.current)"
+
+    /// The POST of JSON text `body` to `url`, with the secret as a bearer.
+    private static func post(_ url: URL, body: String, secret: Secret) -> Outgoing {
+        let headers = [("Authorization", "Bearer \(secret.revealed)"), ("Content-Type", "application/json"),
+                       ("Accept", "application/json"), ("User-Agent", userAgent)]
+        return Outgoing(url: url, headers: headers, body: Data(body.utf8))
     }
 
     /// `text` as a JSON string literal.
@@ -420,37 +430,5 @@ public final class TokenClient: Sendable {
 
     static func seconds(_ value: Double) -> String {
         value == value.rounded() && value < 1e9 ? "\(Int(value)) s" : "\(value) s"
-    }
-
-    /// Whether a transport error may go away on a retry.
-    static func isTransient(_ code: URLError.Code) -> Bool {
-        switch code {
-        case .cancelled, .badURL, .unsupportedURL, .userAuthenticationRequired, .userCancelledAuthentication,
-             .secureConnectionFailed, .serverCertificateHasBadDate, .serverCertificateUntrusted,
-             .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
-             .clientCertificateRequired, .httpTooManyRedirects, .redirectToNonExistentLocation, .dataLengthExceedsMaximum,
-             .appTransportSecurityRequiresSecureConnection:
-            return false
-        default:
-            return true
-        }
-    }
-
-    static func describe(_ code: URLError.Code) -> String {
-        switch code {
-        case .cannotConnectToHost: return "could not connect (connection refused)"
-        case .cannotFindHost, .dnsLookupFailed: return "could not resolve the host name"
-        case .networkConnectionLost: return "the connection was lost"
-        case .notConnectedToInternet: return "no network"
-        case .timedOut: return "timed out"
-        case .badServerResponse: return "bad HTTP response"
-        case .secureConnectionFailed: return "TLS handshake failed"
-        case .serverCertificateHasBadDate, .serverCertificateUntrusted, .serverCertificateHasUnknownRoot,
-             .serverCertificateNotYetValid:
-            return "TLS certificate refused"
-        case .zeroByteResource: return "empty response"
-        case .cannotParseResponse: return "unparseable HTTP response"
-        default: return "network error (URLError \(code.rawValue))"
-        }
     }
 }

@@ -418,8 +418,7 @@ struct TokenClientTests {
                 return HTTPResponse(statusCode: .ok, body: Data(repeating: 0x41, count: 1 << 20))
             }
             // 1 MiB chunked (no length) at about 8 MB/s, a network's pace: the client must
-            // hang up soon after 64 KiB. (Over loopback at full speed FoundationNetworking
-            // reads on for a few milliseconds before a cancel lands; see the client's notes.)
+            // hang up soon after 64 KiB (it stops reading at the cap).
             let chunk = [UInt8](repeating: 0x41, count: 16 * 1024)
             let body = SlowBody(chunks: Array(repeating: chunk, count: 64), delay: 0.002, recorder: producer)
             return HTTPResponse(statusCode: .ok, body: HTTPBodySequence(from: body))
