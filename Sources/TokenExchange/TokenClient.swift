@@ -18,11 +18,14 @@ import NIOHTTP1
 public final class TokenClient: Sendable {
     public let settings: ExchangeSettings
     private let secrets: SecretStore
+    private let encoder: JSONEncoder
 
     public init(settings: ExchangeSettings = ExchangeSettings(), secrets: SecretStore) {
         let settings = settings.normalized
         self.settings = settings
         self.secrets = secrets
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
     // MARK: - Public API
@@ -98,9 +101,8 @@ public final class TokenClient: Sendable {
         if let refused = originRefusal(service: label, secretEnv: service.secretEnv, url: service.tokenExchangeURL) {
             return .failure(refused)
         }
-        let body = "{\"user_email\":\(Self.jsonString(request.userEmail)),\"ttl_days\":\(service.ttlDays),"
-            + "\"request_id\":\(Self.jsonString(request.requestID))}"
-        let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared,
+        let body = ExchangeBody(userEmail: request.userEmail, ttlDays: service.ttlDays, requestID: request.requestID)
+        let sent = await send(post(url, body: body, secret: shared, label: label), label: label, secret: shared,
                               transport: transport)
         switch sent {
         case .failure(let error):
@@ -146,9 +148,8 @@ public final class TokenClient: Sendable {
         if let refused = originRefusal(service: label, secretEnv: request.secretEnv, url: request.revokeURL) {
             return .failure(refused)
         }
-        let body = "{\"token_id\":\(Self.jsonString(request.tokenID))}"
-        let sent = await send(Self.post(url, body: body, secret: shared), label: label, secret: shared,
-                              accept: [404, 410], transport: transport)
+        let sent = await send(post(url, body: RevokeBody(tokenID: request.tokenID), secret: shared, label: label),
+                              label: label, secret: shared, accept: [404, 410], transport: transport)
         switch sent {
         case .failure(let error):
             return .failure(error)
@@ -190,8 +191,13 @@ public final class TokenClient: Sendable {
 
     /// Sends `request` until it gets a final answer, the attempts run out, or the total
     /// timeout passes. Retries only network errors, connect timeouts and 5xx answers.
-    private func send(_ request: Outgoing, label: String, secret: Secret, accept: Set<Int> = [],
+    private func send(_ outgoing: Result<Outgoing, ExchangeError>, label: String, secret: Secret, accept: Set<Int> = [],
                       transport: HTTPTransport) async -> Result<Answer, ExchangeError> {
+        let request: Outgoing
+        switch outgoing {
+        case .success(let r): request = r
+        case .failure(let error): return .failure(error)
+        }
         let deadline = NIODeadline.now() + .duration(settings.totalTimeout)
         var attempt = 0
         while true {
@@ -374,33 +380,18 @@ public final class TokenClient: Sendable {
 
     private static let userAgent = "accessctl/\(AccessctlVersion.current)"
 
-    /// The POST of JSON text `body` to `url`, with the secret as a bearer.
-    private static func post(_ url: URL, body: String, secret: Secret) -> Outgoing {
-        let headers = [("Authorization", "Bearer \(secret.revealed)"), ("Content-Type", "application/json"),
-                       ("Accept", "application/json"), ("User-Agent", userAgent)]
-        return Outgoing(url: url, headers: headers, body: Data(body.utf8))
-    }
-
-    /// `text` as a JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
+    /// The POST of `body` as JSON to `url`, with the secret as a bearer.
+    private func post(_ url: URL, body: some Encodable, secret: Secret, label: String) -> Result<Outgoing, ExchangeError> {
+        let data: Data
+        do {
+            data = try encoder.encode(body)
+        } catch {
+            // Strings and integers always encode.
+            return .failure(ExchangeError(kind: .invalidRequest, message: "\(label): the request body cannot be encoded"))
         }
-        return out + "\""
+        let headers = [("Authorization", "Bearer \(secret.revealed)"), ("Content-Type", "application/json"),
+                       ("Accept", "application/json"), ("User-Agent", Self.userAgent)]
+        return .success(Outgoing(url: url, headers: headers, body: data))
     }
 
     /// `text` as an absolute http or https URL with a host, or nil.
@@ -430,5 +421,25 @@ public final class TokenClient: Sendable {
 
     static func seconds(_ value: Double) -> String {
         value == value.rounded() && value < 1e9 ? "\(Int(value)) s" : "\(value) s"
+    }
+}
+
+/// The body of an exchange (docs/protocol.md).
+private struct ExchangeBody: Encodable {
+    var userEmail: String
+    var ttlDays: Int
+    var requestID: String
+
+    enum CodingKeys: String, CodingKey {
+        case userEmail = "user_email", ttlDays = "ttl_days", requestID = "request_id"
+    }
+}
+
+/// The body of a revoke.
+private struct RevokeBody: Encodable {
+    var tokenID: String
+
+    enum CodingKeys: String, CodingKey {
+        case tokenID = "token_id"
     }
 }
