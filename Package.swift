@@ -13,6 +13,9 @@ let package = Package(
         .library(name: "RepoFormat", targets: ["RepoFormat"]),
         .library(name: "Reconciler", targets: ["Reconciler"]),
         .library(name: "StrictYAML", targets: ["StrictYAML"]),
+        // For the fuzz targets (fuzz/Package.swift).
+        .library(name: "AccessModel", targets: ["AccessModel"]),
+        .library(name: "TokenExchange", targets: ["TokenExchange"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

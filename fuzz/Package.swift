@@ -20,5 +20,13 @@ let package = Package(
                 .product(name: "RepoFormat", package: "accessctl"),
             ]
         ),
+        .executableTarget(
+            name: "fuzz-tokenresponse",
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "AccessModel", package: "accessctl"),
+                .product(name: "TokenExchange", package: "accessctl"),
+            ]
+        ),
     ]
 )

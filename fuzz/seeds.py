@@ -3,7 +3,9 @@
 
     fuzz/seeds.py strictyaml CORPUS   # every YAML file of examples/ and Tests/Fixtures
     fuzz/seeds.py loader CORPUS       # whole repositories as archives (see fuzz-loader)
+    fuzz/seeds.py tokenresponse CORPUS  # services' answers to an exchange or a revoke
 
+A tokenresponse seed is the body of a service's answer.
 A loader seed is a repository in the archive form the loader target reads: `=== PATH`
 starts a regular file, `=== @link PATH` a symbolic link, `=== @module PATH` a submodule.
 The seeds are examples/acme, the fixture base and every invalid fixture built on it
@@ -76,13 +78,34 @@ def yaml_seeds():
                         yield f.read()
 
 
+def token_response_seeds():
+    """Answers a service may give (docs/protocol.md), well-formed and not."""
+    ok = b'{"status":"ok","api_key":"crm_3xVq0123456789abcdef","token_id":"tok_5d1e","expires_at":"2099-11-21T20:00:00Z"}'
+    yield ok
+    yield b'{"status": "ok"}'
+    yield b'{"status":"error","error":"not found"}'
+    yield b'{"status":"error","error":{"message":"crm_shared-SECRET-0123456789abcdef"}}'
+    yield ok.replace(b"crm_3xVq", b"crm_3x\nEVIL=1")
+    yield ok.replace(b"crm_3xVq", b"crm_${HOME}")
+    yield ok.replace(b"2099-11-21T20:00:00Z", b"2001-01-01T00:00:00+02:00")
+    yield ok.replace(b"2099-11-21T20:00:00Z", b"2099-02-30T00:00:00.5Z")
+    yield ok.replace(b'"tok_5d1e"', b"42")
+    yield ok[:40]
+    yield b"[1,2]"
+    yield b"<html><body>Sign in</body></html>"
+    yield b""
+
+
+SEEDS = {"strictyaml": yaml_seeds, "loader": loader_seeds, "tokenresponse": token_response_seeds}
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("strictyaml", "loader"):
-        sys.exit("usage: fuzz/seeds.py strictyaml|loader CORPUS")
+    if len(sys.argv) != 3 or sys.argv[1] not in SEEDS:
+        sys.exit("usage: fuzz/seeds.py " + "|".join(SEEDS) + " CORPUS")
     target, corpus = sys.argv[1:]
     os.makedirs(corpus, exist_ok=True)
     count = 0
-    for seed in (loader_seeds() if target == "loader" else yaml_seeds()):
+    for seed in SEEDS[target]():
         if len(seed) > MAX_SEED:
             continue
         name = "seed-" + hashlib.sha256(seed).hexdigest()[:16]

@@ -100,8 +100,10 @@ struct Refusal: Error {
     init(_ text: String) { self.text = text }
 }
 
-/// The strict checks on what a service returns.
-enum ResponseValidation {
+/// The strict checks on what a service returns (docs/protocol.md). The token client runs
+/// every answer through them; `exchangeAnswer` and `revokeAnswer` are public for the fuzz
+/// target `fuzz-tokenresponse`.
+public enum ResponseValidation {
     static let keyAlphabet = "[A-Za-z0-9._~+/=:@%-]"
     static let keyLength = 8...4096
     static let tokenIDLength = 1...256
@@ -178,6 +180,99 @@ enum ResponseValidation {
         var all = secrets
         if let key = object["api_key"] as? String { all.append(key) }
         return errorExcerpt(object, redacting: all)
+    }
+}
+
+// MARK: - Exchange and revoke answers
+
+extension ResponseValidation {
+    /// The key an exchange's final answer issues, or why the answer is refused: `status`
+    /// is the answer's (a 2xx), `secret` the shared secret sent with the request (a key
+    /// equal to it is refused, and no message shows it), `now` the time in Unix seconds
+    /// (`expires_at` must be later). Errors name `service.id` and carry `status` and
+    /// `attempts`.
+    public static func exchangeAnswer(status: Int, contentType: String?, body: Data, service: Service, secret: Secret,
+                                      attempts: Int = 1, now: Int64 = Int64(Date().timeIntervalSince1970))
+        -> Result<IssuedKey, ExchangeError> {
+        func refuse(_ kind: ExchangeError.Kind, _ text: String) -> Result<IssuedKey, ExchangeError> {
+            .failure(ExchangeError(kind: kind, message: "\(service.id): \(text)", httpStatus: status, attempts: attempts))
+        }
+        let object: [String: Any]
+        switch jsonObject(body, contentType: contentType) {
+        case .failure(let refusal): return refuse(.malformedResponse, refusal.text)
+        case .success(let o): object = o
+        }
+        guard object["status"] as? String == "ok" else {
+            var secrets = [secret.revealed]
+            if let key = object["api_key"] as? String { secrets.append(key) }
+            return refuse(.malformedResponse, "response status is not \"ok\"" + objectNote(object, secrets: secrets))
+        }
+        guard let key = object["api_key"] as? String else {
+            return refuse(.malformedResponse, "response has no string \"api_key\"")
+        }
+        guard let tokenID = object["token_id"] as? String else {
+            return refuse(.malformedResponse, "response has no string \"token_id\"")
+        }
+        guard let expiry = object["expires_at"] as? String else {
+            return refuse(.malformedResponse, "response has no string \"expires_at\"")
+        }
+        if let problem = keyProblem(key, prefix: service.keyPrefix) {
+            return refuse(.invalidKey, problem)
+        }
+        if key == secret.revealed {
+            return refuse(.invalidKey, "api_key is the shared secret")
+        }
+        if let problem = tokenIDProblem(tokenID) {
+            return refuse(.invalidKey, problem)
+        }
+        guard let expiresAt = RFC3339.parse(expiry) else {
+            return refuse(.invalidKey, "expires_at is not an RFC 3339 date-time")
+        }
+        guard expiresAt > now else {
+            return refuse(.invalidKey, "expires_at \(Redaction.excerpt(expiry, limit: 40)) is not in the future")
+        }
+        return .success(IssuedKey(apiKey: Secret(key), tokenID: tokenID, expiresAt: expiresAt))
+    }
+
+    /// The token id (and key, if any) of an exchange's answer that reports a key issued,
+    /// status "ok" with a usable `token_id`, or nil. A refused answer of that kind leaves a
+    /// live key at the service, which the token client revokes.
+    public static func issuedToken(contentType: String?, body: Data) -> (tokenID: String, apiKey: String?)? {
+        guard case .success(let object) = jsonObject(body, contentType: contentType),
+              object["status"] as? String == "ok", let tokenID = object["token_id"] as? String,
+              tokenIDProblem(tokenID) == nil else { return nil }
+        return (tokenID, object["api_key"] as? String)
+    }
+
+    /// Whether a revoke's final answer confirms the revocation: 204, 404 and 410 (already
+    /// gone) do, another status (a 2xx) only with the JSON object `{"status":"ok"}`. Errors
+    /// name `serviceID` and never show `secret`.
+    public static func revokeAnswer(status: Int, contentType: String?, body: Data, serviceID: String, secret: Secret,
+                                    attempts: Int = 1) -> Result<Void, ExchangeError> {
+        if status == 204 || status == 404 || status == 410 { return .success(()) }
+        switch jsonObject(body, contentType: contentType) {
+        case .failure(let refusal):
+            return .failure(ExchangeError(kind: .malformedResponse, message: "\(serviceID): revoke: \(refusal.text)",
+                                          httpStatus: status, attempts: attempts))
+        case .success(let object):
+            guard object["status"] as? String == "ok" else {
+                return .failure(ExchangeError(kind: .malformedResponse,
+                                              message: "\(serviceID): revoke: response status is not \"ok\""
+                                                  + objectNote(object, secrets: [secret.revealed]),
+                                              httpStatus: status, attempts: attempts))
+            }
+            return .success(())
+        }
+    }
+
+    /// ` (status "…": <excerpt of the service's error message>)`, or nothing.
+    static func objectNote(_ object: [String: Any], secrets: [String]) -> String {
+        var parts: [String] = []
+        if let status = object["status"] as? String {
+            parts.append("status \(Redaction.excerpt(status, limit: 20, redacting: secrets, tokens: true))")
+        }
+        if let error = errorExcerpt(object, redacting: secrets) { parts.append(error) }
+        return parts.isEmpty ? "" : " (" + parts.joined(separator: ": ") + ")"
     }
 }
 

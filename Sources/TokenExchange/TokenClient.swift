@@ -108,8 +108,12 @@ public final class TokenClient: Sendable {
         case .failure(let error):
             return .failure(error)
         case .success(let answer):
-            let parsed = Self.parseIssued(answer, service: service, secret: shared)
-            guard case .failure(let refusal) = parsed, let issued = Self.issuedToken(answer) else { return parsed }
+            let parsed = ResponseValidation.exchangeAnswer(status: answer.status, contentType: answer.contentType,
+                                                           body: answer.body, service: service, secret: shared,
+                                                           attempts: answer.attempts)
+            guard case .failure(let refusal) = parsed,
+                  let issued = ResponseValidation.issuedToken(contentType: answer.contentType, body: answer.body)
+            else { return parsed }
             return .failure(await revokeRefused(issued, refusal: refusal, service: service, secret: shared,
                                                 transport: transport))
         }
@@ -150,25 +154,9 @@ public final class TokenClient: Sendable {
         }
         let sent = await send(post(url, body: RevokeBody(tokenID: request.tokenID), secret: shared, label: label),
                               label: label, secret: shared, accept: [404, 410], transport: transport)
-        switch sent {
-        case .failure(let error):
-            return .failure(error)
-        case .success(let answer) where answer.status == 404 || answer.status == 410 || answer.status == 204:
-            return .success(())
-        case .success(let answer):
-            switch ResponseValidation.jsonObject(answer.body, contentType: answer.contentType) {
-            case .failure(let refusal):
-                return .failure(ExchangeError(kind: .malformedResponse, message: "\(label): revoke: \(refusal.text)",
-                                              httpStatus: answer.status, attempts: answer.attempts))
-            case .success(let object):
-                guard object["status"] as? String == "ok" else {
-                    return .failure(ExchangeError(kind: .malformedResponse,
-                                                  message: "\(label): revoke: response status is not \"ok\""
-                                                      + Self.objectNote(object, secrets: [shared.revealed]),
-                                                  httpStatus: answer.status, attempts: answer.attempts))
-                }
-                return .success(())
-            }
+        return sent.flatMap { answer in
+            ResponseValidation.revokeAnswer(status: answer.status, contentType: answer.contentType, body: answer.body,
+                                            serviceID: label, secret: shared, attempts: answer.attempts)
         }
     }
 
@@ -259,60 +247,6 @@ public final class TokenClient: Sendable {
         case .cancelled:
             return ExchangeError(kind: .cancelled, message: "\(label): cancelled", attempts: attempts)
         }
-    }
-
-    // MARK: - Parsing an issued key
-
-    /// The token id (and key, if any) of an answer that reports a key issued, status "ok"
-    /// with a usable `token_id`, or nil.
-    private static func issuedToken(_ answer: Answer) -> (tokenID: String, apiKey: String?)? {
-        guard case .success(let object) = ResponseValidation.jsonObject(answer.body, contentType: answer.contentType),
-              object["status"] as? String == "ok", let tokenID = object["token_id"] as? String,
-              ResponseValidation.tokenIDProblem(tokenID) == nil else { return nil }
-        return (tokenID, object["api_key"] as? String)
-    }
-
-    private static func parseIssued(_ answer: Answer, service: Service, secret: Secret) -> Result<IssuedKey, ExchangeError> {
-        let label = service.id
-        func refuse(_ kind: ExchangeError.Kind, _ text: String) -> Result<IssuedKey, ExchangeError> {
-            .failure(ExchangeError(kind: kind, message: "\(label): \(text)", httpStatus: answer.status,
-                                   attempts: answer.attempts))
-        }
-        let object: [String: Any]
-        switch ResponseValidation.jsonObject(answer.body, contentType: answer.contentType) {
-        case .failure(let refusal): return refuse(.malformedResponse, refusal.text)
-        case .success(let o): object = o
-        }
-        guard object["status"] as? String == "ok" else {
-            var secrets = [secret.revealed]
-            if let key = object["api_key"] as? String { secrets.append(key) }
-            return refuse(.malformedResponse, "response status is not \"ok\"" + objectNote(object, secrets: secrets))
-        }
-        guard let key = object["api_key"] as? String else {
-            return refuse(.malformedResponse, "response has no string \"api_key\"")
-        }
-        guard let tokenID = object["token_id"] as? String else {
-            return refuse(.malformedResponse, "response has no string \"token_id\"")
-        }
-        guard let expiry = object["expires_at"] as? String else {
-            return refuse(.malformedResponse, "response has no string \"expires_at\"")
-        }
-        if let problem = ResponseValidation.keyProblem(key, prefix: service.keyPrefix) {
-            return refuse(.invalidKey, problem)
-        }
-        if key == secret.revealed {
-            return refuse(.invalidKey, "api_key is the shared secret")
-        }
-        if let problem = ResponseValidation.tokenIDProblem(tokenID) {
-            return refuse(.invalidKey, problem)
-        }
-        guard let expiresAt = RFC3339.parse(expiry) else {
-            return refuse(.invalidKey, "expires_at is not an RFC 3339 date-time")
-        }
-        guard expiresAt > Int64(Date().timeIntervalSince1970) else {
-            return refuse(.invalidKey, "expires_at \(Redaction.excerpt(expiry, limit: 40)) is not in the future")
-        }
-        return .success(IssuedKey(apiKey: Secret(key), tokenID: tokenID, expiresAt: expiresAt))
     }
 
     // MARK: - Helpers
@@ -408,15 +342,6 @@ public final class TokenClient: Sendable {
     /// ` (<excerpt of the service's error message>)` when the body is a JSON object with one.
     private static func excerptNote(_ body: Data, secrets: [String]) -> String {
         ResponseValidation.errorExcerpt(body: body, redacting: secrets).map { " (\($0))" } ?? ""
-    }
-
-    private static func objectNote(_ object: [String: Any], secrets: [String]) -> String {
-        var parts: [String] = []
-        if let status = object["status"] as? String {
-            parts.append("status \(Redaction.excerpt(status, limit: 20, redacting: secrets, tokens: true))")
-        }
-        if let error = ResponseValidation.errorExcerpt(object, redacting: secrets) { parts.append(error) }
-        return parts.isEmpty ? "" : " (" + parts.joined(separator: ": ") + ")"
     }
 
     static func seconds(_ value: Double) -> String {
