@@ -129,7 +129,18 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Shared test helpers: scratch directories, git repositories, running executables.
-        .target(name: "TestSupport", dependencies: ["AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler", "HelperProtocol"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler",
+                "HelperProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/TestSupport"
+        ),
         // Benchmark support: a converged database and homes for a synthetic repository.
         .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),

@@ -93,6 +93,7 @@ struct ApplyCommand: AsyncParsableCommand {
         settings.exchange.connectTimeout = Double(config.connectTimeoutSeconds)
         settings.exchange.totalTimeout = Double(config.timeoutSeconds)
         settings.exchange.secretOrigins = config.secretOrigins
+        settings.exchange.trustRoots = config.caFile
         settings.command = CommandLine.arguments.joined(separator: " ")
         settings.planning = planningOptions()
         let interactive = OS.isTerminal(0)

@@ -53,6 +53,7 @@ struct HealthCommand: AsyncParsableCommand {
         var settings = ExchangeSettings()
         settings.connectTimeout = Double(config.connectTimeoutSeconds)
         settings.totalTimeout = Double(min(config.timeoutSeconds, 10))
+        settings.trustRoots = config.caFile
         let client = TokenClient(settings: settings, secrets: SecretStore())
         let services = desired.services.filter(\.enabled)
         var results: [(String, String?, String)] = []

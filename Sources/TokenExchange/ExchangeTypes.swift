@@ -17,6 +17,9 @@ public struct ExchangeSettings: Sendable, Hashable {
     public var maxResponseBytes = 64 * 1024
     /// Where each shared secret may be sent; nil sends it wherever the service's URLs say.
     public var secretOrigins: SecretOrigins?
+    /// The roots that services' TLS certificates must chain to (`http.ca_file`), instead of
+    /// the system trust store; nil uses the system store.
+    public var trustRoots: TrustRoots?
 
     public init() {}
 

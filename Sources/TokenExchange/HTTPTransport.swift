@@ -75,7 +75,7 @@ struct NetworkFailure: Sendable, Hashable {
 /// - Deadlines: the connect timeout covers TCP and the TLS handshake; the total deadline
 ///   covers the whole attempt, head and body (async-http-client's own deadline ends with
 ///   the head, so a racing timer cancels a body that trickles past it).
-/// - Trust: the system store.
+/// - Trust: the system store, or `settings.trustRoots` instead of it.
 final class HTTPTransport: Sendable {
     private let client: HTTPClient
     private let maxResponseBytes: Int
@@ -84,7 +84,8 @@ final class HTTPTransport: Sendable {
     private init(client: HTTPClient, settings: ExchangeSettings) {
         self.client = client
         maxResponseBytes = settings.maxResponseBytes
-        trust = "the system trust store"
+        trust = settings.trustRoots.map { "the trust roots of \($0.path.escapingControlCharacters)" }
+            ?? "the system trust store"
     }
 
     /// Runs `body` with a transport whose connections time out after `connectTimeout`
@@ -103,6 +104,7 @@ final class HTTPTransport: Sendable {
         configuration.decompression = .disabled
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        if let roots = settings.trustRoots { tls.trustRoots = .certificates(roots.certificates) }
         configuration.tlsConfiguration = tls
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let result = await body(HTTPTransport(client: client, settings: settings))

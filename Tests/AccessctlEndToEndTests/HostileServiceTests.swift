@@ -27,9 +27,11 @@ struct HostileServiceTests {
         let hostileSecrets: [String]
         var server: AcmeServer { acme.server }
 
-        init(_ scratch: Scratch, firstUID: Int, crmBase: String, timeout: Int = 5, hostileKeyParts: [String] = []) throws {
+        init(_ scratch: Scratch, firstUID: Int, crmBase: String, timeout: Int = 5, caFile: String? = nil,
+             hostileKeyParts: [String] = []) throws {
+            let trust = caFile.map { ", ca_file: \($0)" } ?? ""
             acme = try ApplyCommandTests.Setup(scratch, firstUID: firstUID,
-                                               extraConfig: "http: {timeout_seconds: \(timeout), connect_timeout_seconds: 2}")
+                                               extraConfig: "http: {timeout_seconds: \(timeout), connect_timeout_seconds: 2\(trust)}")
             hostileSecrets = [AcmeServer.secret] + hostileKeyParts
             try pointCRM(at: crmBase)
         }
@@ -333,6 +335,65 @@ struct HostileServiceTests {
             let message = "crm: TLS certificate refused (not verified by the system trust store)"
             try setup.expectPartlyApplied(try setup.acme.apply(), messages: setup.everyCRMUser(message))
             try setup.expectConvergesWithMock()
+        }
+    }
+}
+
+extension HostileServiceTests {
+    @Test("http.ca_file: a certificate for another host or from another CA is refused (naming the host, the file); the company CA's certificate works",
+          .enabled(if: TestCA.isAvailable, "needs openssl"))
+    func privateCA() throws {
+        try Scratch.with { scratch in
+            let ca = try TestCA(directory: scratch.root)
+            let other = try TestCA(directory: scratch.root, file: "other-ca", name: "another test CA")
+            let setup = try Setup(scratch, firstUID: 41800, crmBase: "https://127.0.0.1:1", caFile: ca.certificate)
+            // TLS fronts for the mock: its crm service answers behind each of them.
+            func front(_ file: String, by signer: TestCA, names: [String]) throws -> TLSProxy {
+                let certificate = try signer.serverCertificate(file, names: names)
+                return try TLSProxy(certificate: certificate.certificate, key: certificate.key, backendPort: setup.acme.mock.port)
+            }
+            let wrongName = try front("wrong-name", by: ca, names: ["crm.internal.example.com"])
+            defer { wrongName.stop() }
+            try setup.pointCRM(at: wrongName.origin)
+            try setup.expectPartlyApplied(try setup.acme.apply(),
+                                          messages: setup.everyCRMUser("crm: TLS certificate refused (not issued for 127.0.0.1)"))
+
+            let untrusted = try front("untrusted", by: other, names: ["127.0.0.1"])
+            defer { untrusted.stop() }
+            try setup.pointCRM(at: untrusted.origin)
+            try setup.expectPartlyApplied(try setup.acme.apply(), messages: setup.everyCRMUser(
+                "crm: TLS certificate refused (not verified by the trust roots of \(ca.certificate))"))
+
+            let trusted = try front("trusted", by: ca, names: ["127.0.0.1"])
+            defer { trusted.stop() }
+            try setup.pointCRM(at: trusted.origin)
+            let run = try setup.acme.apply()
+            #expect(run.status == 0, "\(setup.redacted(run.stdout + run.stderr))")
+            let crm = try LiveStore.snapshot(path: setup.server.database).connections.filter { $0.service == "crm" }
+            #expect(crm.count == setup.crmUsers().count && crm.allSatisfy { $0.status == .active && $0.apiKey != nil })
+            try setup.acme.expectConverged()
+        }
+    }
+
+    @Test("http.ca_file that is missing, a directory or not PEM: a config error at its path:line:column, nothing runs")
+    func caFileConfigErrors() throws {
+        try Scratch.with { scratch in
+            try scratch.write("not.pem", "hello\n")
+            try FileManager.default.createDirectory(atPath: scratch.path("dir.pem"), withIntermediateDirectories: true)
+            let cases = [
+                (scratch.path("missing.pem"), "cannot open \(scratch.path("missing.pem")): No such file or directory"),
+                (scratch.path("dir.pem"), "\(scratch.path("dir.pem")) is not a regular file"),
+                (scratch.path("not.pem"), "\(scratch.path("not.pem")) is not a PEM file of certificates "
+                    + "(-----BEGIN CERTIFICATE----- blocks), or one of them is damaged"),
+            ]
+            for (file, problem) in cases {
+                try scratch.write("config.yaml", "database: \(scratch.path("live.db"))\nhttp:\n  timeout_seconds: 5\n  ca_file: \(file)\n")
+                let run = try Command.run(Project.accessctl, ["plan", "--config", scratch.path("config.yaml"),
+                                                             "--repo", scratch.path("nowhere")])
+                #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+                #expect(run.stderr.contains("\(scratch.path("config.yaml")):4:12: error: 'ca_file': \(problem)"), "\(run.stderr)")
+                #expect(!FileManager.default.fileExists(atPath: scratch.path("live.db")))
+            }
         }
     }
 }

@@ -186,11 +186,13 @@ struct SystemdTests {
         #expect(config.concurrency == defaults.concurrency)
         #expect(config.connectTimeoutSeconds == defaults.connectTimeoutSeconds)
         #expect(config.timeoutSeconds == defaults.timeoutSeconds)
+        #expect(config.caFile?.path == "/etc/ssl/certs/ca-certificates.crt" && (config.caFile?.count ?? 0) > 0)
         // Every key of the parser appears in the example and in the schema.
         let text = String(decoding: bytes, as: UTF8.self)
         let schema = try String(contentsOfFile: Self.schema, encoding: .utf8)
         for key in ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards",
-                    "max_removal_percent", "min_removal", "http", "concurrency", "connect_timeout_seconds", "timeout_seconds", "secret_origins"] {
+                    "max_removal_percent", "min_removal", "http", "concurrency", "connect_timeout_seconds", "timeout_seconds", "ca_file",
+                    "secret_origins"] {
             #expect(text.range(of: "(?m)^\\s*\(key):", options: .regularExpression) != nil, "\(key) is not in examples/config.yaml")
             #expect(schema.contains("\"\(key)\""), "\(key) is not in schemas/config.schema.json")
         }
@@ -234,6 +236,8 @@ struct SystemdTests {
         "http:\n  timeout_seconds: 0\n",
         "http:\n  timeout_seconds: 3601\n",
         "http:\n  retries: 3\n",
+        "http:\n  ca_file: ca.pem\n",
+        "http:\n  ca_file: /etc/../ca.pem\n",
         "helper: []\n",
         "helper: /usr/local/sbin/install-service-env\n",
         "database: [a, b]\n",

@@ -11,7 +11,7 @@ import Glibc
 // MARK: - An in-process token service on 127.0.0.1
 
 /// What the test server saw.
-private final class Recorder: @unchecked Sendable {
+final class Recorder: @unchecked Sendable {
     struct Call: Sendable {
         var method: String
         var path: String
@@ -52,11 +52,11 @@ private final class Recorder: @unchecked Sendable {
     func produce(_ n: Int) { lock.withLock { _produced += n } }
 }
 
-private typealias Reply = @Sendable (HTTPRequest, Recorder.Call, Int) async throws -> HTTPResponse
+typealias Reply = @Sendable (HTTPRequest, Recorder.Call, Int) async throws -> HTTPResponse
 
 /// A FlyingFox server on 127.0.0.1 with an ephemeral port, calling `reply` for every
 /// request with the decoded call and how many earlier calls had the same path.
-private final class TestService: Sendable {
+final class TestService: Sendable {
     let server: HTTPServer
     let task: Task<Void, any Error>
     let port: UInt16
@@ -168,20 +168,20 @@ private struct SlowBody: AsyncBufferedSequence, Sendable {
 
 // MARK: - Helpers
 
-private let sharedSecret = "shh-SHARED-s3cret-value-0042"
-private let secrets = SecretStore(environment: ["SC_SECRET_CRM": sharedSecret])
+let sharedSecret = "shh-SHARED-s3cret-value-0042"
+let secrets = SecretStore(environment: ["SC_SECRET_CRM": sharedSecret])
 
-private func json(_ object: [String: Any], status: HTTPStatusCode = .ok) -> HTTPResponse {
+func json(_ object: [String: Any], status: HTTPStatusCode = .ok) -> HTTPResponse {
     let data = try! JSONSerialization.data(withJSONObject: object)
     return HTTPResponse(statusCode: status, headers: [.contentType: "application/json"], body: data)
 }
 
-private func future(_ days: Double = 90) -> String {
+func future(_ days: Double = 90) -> String {
     let formatter = ISO8601DateFormatter()
     return formatter.string(from: Date().addingTimeInterval(days * 86_400))
 }
 
-private func okBody(key: String = "crm_live_0123456789abcdef", token: String = "tok-1",
+func okBody(key: String = "crm_live_0123456789abcdef", token: String = "tok-1",
                     expires: String? = nil) -> [String: Any] {
     ["status": "ok", "api_key": key, "token_id": token, "expires_at": expires ?? future()]
 }
@@ -189,7 +189,7 @@ private func okBody(key: String = "crm_live_0123456789abcdef", token: String = "
 /// Short backoff; generous timeouts (the suite runs beside every other suite on a loaded
 /// 2-core CI machine: a 5 s deadline was missed there once). Tests of the timeouts set
 /// their own, much shorter, values.
-private func fast(_ change: (inout ExchangeSettings) -> Void = { _ in }) -> ExchangeSettings {
+func fast(_ change: (inout ExchangeSettings) -> Void = { _ in }) -> ExchangeSettings {
     var settings = ExchangeSettings()
     settings.backoff = 0.01
     settings.connectTimeout = 10
@@ -198,16 +198,16 @@ private func fast(_ change: (inout ExchangeSettings) -> Void = { _ in }) -> Exch
     return settings
 }
 
-private func request(_ service: Service, _ n: Int = 0) -> ExchangeRequest {
+func request(_ service: Service, _ n: Int = 0) -> ExchangeRequest {
     ExchangeRequest(service: service, userEmail: "user\(n)@example.com", requestID: "req-\(n)-\(UUID().uuidString)")
 }
 
-private func failed<T>(_ result: Result<T, ExchangeError>) -> ExchangeError? {
+func failed<T>(_ result: Result<T, ExchangeError>) -> ExchangeError? {
     if case .failure(let error) = result { return error }
     return nil
 }
 
-private func succeeded<T>(_ result: Result<T, ExchangeError>) -> T? {
+func succeeded<T>(_ result: Result<T, ExchangeError>) -> T? {
     if case .success(let value) = result { return value }
     return nil
 }

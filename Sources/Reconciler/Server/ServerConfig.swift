@@ -28,13 +28,16 @@ public struct ServerConfig: Sendable, Equatable {
     public var timeoutSeconds = 30
     /// Where each shared secret may be sent; nil when the file does not restrict it.
     public var secretOrigins: SecretOrigins?
+    /// `http.ca_file`: the trust roots for the services' TLS certificates, instead of the
+    /// system trust store; read and checked with the configuration.
+    public var caFile: TrustRoots?
 
     public init() {}
 
     static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http",
                        "secret_origins"]
     static let guardKeys = ["max_removal_percent", "min_removal"]
-    static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds"]
+    static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds", "ca_file"]
 
     /// Reads a configuration file. A missing file at the default path is an empty
     /// configuration; a missing file named explicitly is an error.
@@ -57,19 +60,19 @@ public struct ServerConfig: Sendable, Equatable {
         for problem in document.problems { d.error(problem.mark, problem.message) }
         var config = ServerConfig()
         if document.problems.isEmpty, let f = Fields(document.root, context: "the server configuration", known: keys, into: &d) {
-            func path(_ key: String) -> String? {
-                guard let value = f.string(key, into: &d) else { return nil }
+            func path(_ key: String, in fields: Fields? = nil) -> Located<String>? {
+                guard let value = (fields ?? f).string(key, into: &d) else { return nil }
                 guard value.value.hasPrefix("/"), !value.value.split(separator: "/").contains("..") else {
                     d.error(value.mark, "'\(key)' must be an absolute path without '..', not '\(value.value.escapingControlCharacters)'")
                     return nil
                 }
-                return value.value
+                return value
             }
-            config.repository = path("repository")
+            config.repository = path("repository")?.value
             config.remote = f.string("remote", into: &d)?.value
             config.branch = f.string("branch", into: &d)?.value
-            config.database = path("database")
-            config.allowedSigners = path("allowed_signers")
+            config.database = path("database")?.value
+            config.allowedSigners = path("allowed_signers")?.value
             if let branch = config.branch, !branch.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A && $0 != 0x5C }) || branch.hasPrefix("-") {
                 d.error(f.entry("branch")!.value.mark, "'branch' is not a valid branch name")
                 config.branch = nil
@@ -93,6 +96,13 @@ public struct ServerConfig: Sendable, Equatable {
                 if let v = http.int("concurrency", in: 1...256, into: &d) { config.concurrency = v.value }
                 if let v = http.int("connect_timeout_seconds", in: 1...600, into: &d) { config.connectTimeoutSeconds = v.value }
                 if let v = http.int("timeout_seconds", in: 1...3600, into: &d) { config.timeoutSeconds = v.value }
+                if let file = path("ca_file", in: http) {
+                    do {
+                        config.caFile = try TrustRoots.load(path: file.value)
+                    } catch {
+                        d.error(file.mark, "'ca_file': \(error.message.escapingControlCharacters)")
+                    }
+                }
             }
             if let entry = f.entry("secret_origins") { config.secretOrigins = secretOrigins(entry.value, into: &d) }
         }
