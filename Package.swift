@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "DesiredRepo", targets: ["DesiredRepo"]),
         .library(name: "RepoFormat", targets: ["RepoFormat"]),
         .library(name: "Reconciler", targets: ["Reconciler"]),
+        .library(name: "TokenProtocol", targets: ["TokenProtocol"]),
         .library(name: "StrictYAML", targets: ["StrictYAML"]),
         // For the fuzz targets (fuzz/Package.swift).
         .library(name: "AccessModel", targets: ["AccessModel"]),
@@ -65,13 +66,15 @@ let package = Package(
         // Spawning child processes (the helper, ssh-keygen): swift-subprocess, with caps and time limits.
         .target(
             name: "ProcessRunner",
-            dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["Platform", .product(name: "Subprocess", package: "swift-subprocess")],
             exclude: ["README.md"]
         ),
+        // The protocol's values and answer checks, without SwiftNIO (fuzzed on their own).
+        .target(name: "TokenProtocol", dependencies: ["AccessModel"], exclude: ["README.md"]),
         .target(
             name: "TokenExchange",
             dependencies: [
-                "AccessModel", "DesiredRepo", "Platform",
+                "AccessModel", "DesiredRepo", "Platform", "TokenProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -89,7 +92,7 @@ let package = Package(
         .target(
             name: "Reconciler",
             dependencies: [
-                "AccessModel", "StrictYAML", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange",
+                "AccessModel", "StrictYAML", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol",
                 "HomesClient", "Render", "Digest", "ProcessRunner", "Platform",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -109,8 +112,8 @@ let package = Package(
         .target(
             name: "AccessctlCLI",
             dependencies: [
-                "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler",
-                "Platform",
+                "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render",
+                "Reconciler", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"]
@@ -142,7 +145,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         // Benchmark support: a converged database and homes for a synthetic repository.
-        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
+        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
@@ -151,18 +154,18 @@ let package = Package(
         .testTarget(name: "DesiredRepoTests", dependencies: ["DesiredRepo", "AccessModel", "GitStore", "TestSupport"]),
         .testTarget(name: "RepoFormatTests", dependencies: ["RepoFormat", "DesiredRepo", "LiveStore", "AccessModel", "TestSupport"]),
         .testTarget(name: "LiveStoreTests", dependencies: ["LiveStore", "DesiredRepo", "AccessModel", "TestSupport"]),
-        .testTarget(name: "RenderTests", dependencies: ["Render", "TokenExchange", "AccessModel", "TestSupport"]),
+        .testTarget(name: "RenderTests", dependencies: ["Render", "TokenExchange", "TokenProtocol", "AccessModel", "TestSupport"]),
         .testTarget(name: "HelperCoreTests", dependencies: ["HelperCore", "HelperProtocol", "TestSupport"]),
         .testTarget(
             name: "TokenExchangeTests",
-            dependencies: ["TokenExchange", "AccessModel", "TestSupport", .product(name: "FlyingFox", package: "FlyingFox")]
+            dependencies: ["TokenExchange", "TokenProtocol", "AccessModel", "TestSupport", .product(name: "FlyingFox", package: "FlyingFox")]
         ),
         .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner"]),
         .testTarget(name: "HomesClientTests", dependencies: ["HomesClient", "HelperProtocol"]),
         .testTarget(name: "TokenServiceMockTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "AccessctlEndToEndTests",
-            dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
+            dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -25,7 +25,7 @@ let package = Package(
             dependencies: [
                 "FuzzDriver",
                 .product(name: "AccessModel", package: "accessctl"),
-                .product(name: "TokenExchange", package: "accessctl"),
+                .product(name: "TokenProtocol", package: "accessctl"),
             ]
         ),
     ]

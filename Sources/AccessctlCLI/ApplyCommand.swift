@@ -1,6 +1,7 @@
 import DesiredRepo
 import LiveStore
 import TokenExchange
+import TokenProtocol
 import HomesClient
 import Render
 import Reconciler

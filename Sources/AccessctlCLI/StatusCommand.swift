@@ -1,4 +1,5 @@
 import TokenExchange
+import TokenProtocol
 import Reconciler
 import AccessModel
 import ArgumentParser

@@ -1,4 +1,6 @@
+import Platform
 import Subprocess
+import Synchronization
 #if canImport(System)
 import System
 #else
@@ -48,7 +50,7 @@ public enum ProcessRunner {
     /// Runs `command` (an absolute path, or a name looked up in `PATH`, then its arguments)
     /// with `input` on its standard input, collecting at most `outputLimit` bytes of standard
     /// output and `errorLimit` of standard error. A process still running after `timeout` is
-    /// sent SIGTERM, then SIGKILL a second later.
+    /// killed (SIGKILL).
     public static func run(_ command: [String], input: [UInt8] = [], outputLimit: Int, errorLimit: Int = 64 << 10,
                            timeout: Duration) async throws(ProcessRunnerError) -> ProcessOutcome {
         guard let executable = command.first, !executable.isEmpty else { throw .noCommand }
@@ -59,11 +61,14 @@ public enum ProcessRunner {
         let configuration = Configuration(executable: program, arguments: Arguments(Array(command.dropFirst())),
                                           environment: .inherit, platformOptions: options)
         let seconds = Int(timeout.components.seconds)
+        let started = StartedProcess()
         do {
             return try await withThrowingTaskGroup(of: ProcessOutcome?.self) { group in
                 group.addTask {
                     let result = try await Subprocess.run(configuration, input: .array(input),
-                                                          output: .bytes(limit: outputLimit), error: .bytes(limit: errorLimit))
+                                                          output: .bytes(limit: outputLimit), error: .bytes(limit: errorLimit)) {
+                        execution in started.pid.withLock { $0 = execution.processIdentifier.value }
+                    }
                     var outcome = ProcessOutcome(exitCode: nil, signal: nil, standardOutput: result.standardOutput,
                                                  standardError: result.standardError)
                     switch result.terminationStatus {
@@ -78,6 +83,9 @@ public enum ProcessRunner {
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let outcome = first else {
+                    // Past its time: killed here, not left to the cancellation of the run
+                    // (which does not reach a process spawned after it).
+                    if let pid = started.pid.withLock({ $0 }) { try? OS.kill(pid) }
                     throw ProcessRunnerError.timedOut(command: shown, seconds: seconds)
                 }
                 return outcome
@@ -91,4 +99,9 @@ public enum ProcessRunner {
             throw .cannotStart(command: shown, reason: "\(error)")
         }
     }
+}
+
+/// The pid of a spawned child, for the time limit to kill.
+private final class StartedProcess: Sendable {
+    let pid = Mutex<Int32?>(nil)
 }

@@ -1,4 +1,5 @@
 import AccessModel
+import TokenProtocol
 import AsyncHTTPClient
 import Foundation
 import NIOCore

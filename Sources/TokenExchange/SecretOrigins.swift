@@ -1,3 +1,4 @@
+import TokenProtocol
 import DesiredRepo
 /// Where each shared secret may be sent: `secret_origins` of the server configuration.
 ///

@@ -1,3 +1,4 @@
+import TokenProtocol
 import DesiredRepo
 import Foundation
 import NIOSSL

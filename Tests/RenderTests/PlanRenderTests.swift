@@ -1,4 +1,5 @@
 import TokenExchange
+import TokenProtocol
 import Render
 import AccessModel
 import Foundation

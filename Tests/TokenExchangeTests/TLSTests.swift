@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import TestSupport
 import TokenExchange
+import TokenProtocol
 
 /// The token client over TLS against a real server on 127.0.0.1: the test service behind a
 /// TLS front (TestSupport's TLSProxy) whose certificate comes from a CA made in the test.

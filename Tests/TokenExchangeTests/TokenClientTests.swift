@@ -1,4 +1,5 @@
 import TokenExchange
+import TokenProtocol
 import AccessModel
 import FlyingFox
 import FlyingSocks
@@ -694,98 +695,6 @@ struct TokenClientTests {
         #expect(!"\(key)".contains("0123456789abcdef"))
         #expect(!String(reflecting: key).contains("0123456789abcdef"))
     }
-
-    @Test("runBlocking bridges async work into synchronous code")
-    func blocking() {
-        let value = runBlocking { () async -> Int in
-            try? await Task.sleep(nanoseconds: 1_000_000)
-            return 42
-        }
-        #expect(value == 42)
-    }
-
-    @Test("runBlocking on every thread of the shared pool does not deadlock", .timeLimit(.minutes(1)))
-    func blockingOnThePool() async throws {
-        // The FlyingFox server needs the shared pool, which this test blocks: a thread server.
-        let server = try ThreadServer(response: okBody())
-        defer { server.stop() }
-        let client = TokenClient(settings: fast(), secrets: secrets)
-        let service = Service(id: "crm", name: "CRM", tokenExchangeURL: "http://127.0.0.1:\(server.port)/exchange",
-                              tokenRevokeURL: "http://127.0.0.1:\(server.port)/revoke", envVar: "CRM_API_KEY",
-                              secretEnv: "SC_SECRET_CRM", skillPath: "skills/crm.md", skill: "", ttlDays: 90)
-        let requests = (0..<8).map { request(service, $0) }
-        // More blocked callers than the pool has threads; each needs child tasks to finish.
-        let width = ProcessInfo.processInfo.activeProcessorCount * 2 + 2
-        let counts = await withTaskGroup(of: Int.self) { group in
-            for _ in 0..<width {
-                group.addTask { exchangeSynchronously(client, requests) }
-            }
-            return await group.reduce(0, +)
-        }
-        #expect(counts == width * requests.count)
-    }
-}
-
-/// A keep-alive HTTP/1.1 server on plain threads that answers every request with `response`.
-private final class ThreadServer: @unchecked Sendable {
-    let port: UInt16
-    private let listener: Int32
-
-    init(response object: [String: Any]) throws {
-        let body = try JSONSerialization.data(withJSONObject: object)
-        let reply = Data("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = listener
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                guard bind(fd, $0, length) == 0, listen(fd, 64) == 0, getsockname(fd, $0, &length) == 0 else {
-                    throw CancellationError()
-                }
-            }
-        }
-        port = UInt16(bigEndian: address.sin_port)
-        Thread.detachNewThread {
-            while true {
-                let client = accept(fd, nil, nil)
-                guard client >= 0 else { return }
-                Thread.detachNewThread { Self.serve(client, reply: reply) }
-            }
-        }
-    }
-
-    func stop() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-    }
-
-    private static func serve(_ fd: Int32, reply: Data) {
-        defer { close(fd) }
-        var buffer = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            guard n > 0 else { return }
-            buffer += chunk[0..<n]
-            // One request: head, then Content-Length bytes of body.
-            while let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
-                let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-                guard buffer.count >= end.upperBound + length else { break }
-                buffer.removeFirst(end.upperBound + length)
-                _ = reply.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            }
-        }
-    }
-}
-
-/// A synchronous caller of the client, as the apply executor is.
-private func exchangeSynchronously(_ client: TokenClient, _ requests: [ExchangeRequest]) -> Int {
-    runBlocking { await client.exchange(requests) }.filter { succeeded($0) != nil }.count
 }
 
 private extension HTTPResponse {

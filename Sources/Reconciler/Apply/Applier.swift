@@ -5,6 +5,7 @@ import Logging
 import DesiredRepo
 import LiveStore
 import TokenExchange
+import TokenProtocol
 import HomesClient
 
 /// Why an apply stopped before doing its work.

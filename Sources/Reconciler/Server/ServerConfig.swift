@@ -2,6 +2,7 @@ import AccessModel
 import StrictYAML
 import DesiredRepo
 import TokenExchange
+import TokenProtocol
 
 /// The server configuration (`/etc/accessctl/config.yaml`): where the repository, the
 /// database and the helper are. It lives outside the repository, so a pull request cannot

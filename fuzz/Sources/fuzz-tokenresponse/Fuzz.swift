@@ -1,7 +1,7 @@
 import AccessModel
 import Foundation
 import FuzzDriver
-import TokenExchange
+import TokenProtocol
 
 /// The service and shared secret every input is checked for.
 private let service = Service(

@@ -2,12 +2,12 @@ import AccessModel
 import Foundation
 
 /// Short, safe renderings of untrusted text for error messages.
-enum Redaction {
+package enum Redaction {
     /// At most `limit` characters of `text`, quoted, with control and non-ASCII characters
     /// escaped and every occurrence of a `secrets` value replaced by `[redacted]`.
     /// With `tokens`, long runs that look like credentials are redacted too (for text a
     /// service wrote, which may echo a credential we do not know).
-    static func excerpt(_ text: String, limit: Int = 80, redacting secrets: [String] = [], tokens: Bool = false) -> String {
+    package static func excerpt(_ text: String, limit: Int = 80, redacting secrets: [String] = [], tokens: Bool = false) -> String {
         var text = text
         for secret in secrets where secret.count >= 4 {
             text = text.replacingOccurrences(of: secret, with: "[redacted]")
@@ -95,7 +95,7 @@ enum Redaction {
 }
 
 /// Why a response is refused (secret-free text, without the service prefix).
-struct Refusal: Error {
+package struct Refusal: Error {
     var text: String
     init(_ text: String) { self.text = text }
 }
@@ -174,7 +174,7 @@ public enum ResponseValidation {
     }
 
     /// The excerpt of an error body: its JSON error field, if any. Never the body itself.
-    static func errorExcerpt(body: Data, redacting secrets: [String]) -> String? {
+    package static func errorExcerpt(body: Data, redacting secrets: [String]) -> String? {
         guard !body.isEmpty, let value = try? JSONSerialization.jsonObject(with: body, options: []),
               let object = value as? [String: Any] else { return nil }
         var all = secrets
@@ -277,7 +277,7 @@ extension ResponseValidation {
 }
 
 /// RFC 3339 date-times (`2026-01-31T12:00:00Z`, `2026-01-31T12:00:00.123+02:00`).
-enum RFC3339 {
+package enum RFC3339 {
     /// Unix seconds (fractions dropped), or nil when `text` is not an RFC 3339 date-time.
     static func parse(_ text: String) -> Int64? {
         let b = Array(text.utf8)
