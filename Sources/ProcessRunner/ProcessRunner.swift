@@ -79,13 +79,21 @@ public enum ProcessRunner {
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
+                    // Past its time: killed here, once it is spawned (under load the spawn can
+                    // come after the deadline, and cancelling the run does not reach it).
+                    started.timedOut.withLock { $0 = true }
+                    while true {
+                        if let pid = started.pid.withLock({ $0 }) {
+                            try? OS.kill(pid)
+                            break
+                        }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                     return nil
                 }
                 defer { group.cancelAll() }
-                guard let first = try await group.next(), let outcome = first else {
-                    // Past its time: killed here, not left to the cancellation of the run
-                    // (which does not reach a process spawned after it).
-                    if let pid = started.pid.withLock({ $0 }) { try? OS.kill(pid) }
+                let first = try await group.next()
+                guard !started.timedOut.withLock({ $0 }), let first, let outcome = first else {
                     throw ProcessRunnerError.timedOut(command: shown, seconds: seconds)
                 }
                 return outcome
@@ -104,4 +112,6 @@ public enum ProcessRunner {
 /// The pid of a spawned child, for the time limit to kill.
 private final class StartedProcess: Sendable {
     let pid = Mutex<Int32?>(nil)
+    /// Set when the time limit is reached: the run's outcome then is a timeout.
+    let timedOut = Mutex(false)
 }

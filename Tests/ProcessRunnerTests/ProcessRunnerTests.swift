@@ -40,13 +40,16 @@ struct ProcessRunnerTests {
         }
     }
 
-    @Test("a process past its time limit is stopped, and the run says so within about a second of it")
+    @Test("a process past its time limit is killed and the run says so")
     func timeout() async throws {
+        // An hour-long sleep with a 1 s limit: the run can only return in time if the child
+        // was killed. The bound is loose because the rest of the suite can keep the shared
+        // thread pool busy for a minute or more (seen: 80 s) before the timer's task runs.
         let start = ContinuousClock.now
-        await #expect(throws: ProcessRunnerError.timedOut(command: "/bin/sleep 60", seconds: 1)) {
-            _ = try await ProcessRunner.run(["/bin/sleep", "60"], outputLimit: 1024, timeout: .seconds(1))
+        await #expect(throws: ProcessRunnerError.timedOut(command: "/bin/sleep 3600", seconds: 1)) {
+            _ = try await ProcessRunner.run(["/bin/sleep", "3600"], outputLimit: 1024, timeout: .seconds(1))
         }
-        #expect(ContinuousClock.now - start < .seconds(20))
+        #expect(ContinuousClock.now - start < .seconds(900))
     }
 
     @Test("a missing executable and an empty command are refused in words")
