@@ -12,20 +12,24 @@ public struct Scratch {
 
     /// Runs `body` with a fresh scratch directory, removed afterwards.
     public static func with<R>(_ body: (Scratch) throws -> R) throws -> R {
-        let root = FileManager.default.temporaryDirectory
-            .appendingPathComponent("accessctl-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        return try body(Scratch(root: root))
+        let scratch = try make()
+        defer { try? FileManager.default.removeItem(atPath: scratch.root) }
+        return try body(scratch)
     }
 
     /// ``with(_:)`` for a body that awaits.
     public static func with<R>(_ body: (Scratch) async throws -> R) async throws -> R {
+        let scratch = try make()
+        defer { try? FileManager.default.removeItem(atPath: scratch.root) }
+        return try await body(scratch)
+    }
+
+    /// A new, empty directory under the temporary directory.
+    private static func make() throws -> Scratch {
         let root = FileManager.default.temporaryDirectory
             .appendingPathComponent("accessctl-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        return try await body(Scratch(root: root))
+        return Scratch(root: root)
     }
 
     /// The absolute path of `relative` inside the scratch directory.
