@@ -113,7 +113,7 @@ let package = Package(
             name: "AccessctlCLI",
             dependencies: [
                 "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render",
-                "Reconciler", "Platform",
+                "Reconciler", "Platform", "GitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["README.md"]
@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "TokenServiceMockTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "AccessctlEndToEndTests",
-            dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
+            dependencies: ["TestSupport", "AccessctlCLI", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
         ),
     ],
     swiftLanguageModes: [.v6]

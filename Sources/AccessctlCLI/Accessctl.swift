@@ -1,5 +1,6 @@
 import AccessModel
 import DesiredRepo
+import GitStore
 import Reconciler
 import ArgumentParser
 import Foundation
@@ -91,7 +92,8 @@ struct RepoOptions: ParsableArguments {
     func fetchIfAsked(_ fetch: Bool, _ config: ServerConfig) throws {
         guard fetch else { return }
         do {
-            let commit = try Fetcher.fetch(config: config, environment: ProcessInfo.processInfo.environment)
+            let commit = try Fetcher.fetch(config: config,
+                                           credentials: GitCredentials(environment: ProcessInfo.processInfo.environment))
             writeStandardError("fetched \(config.branch ?? "main") at \(commit.prefix(12))\n")
         } catch {
             printError(error.message)
@@ -126,7 +128,19 @@ func writeStandardError(_ text: String) {
 /// The clock of every command: `ACCESSCTL_NOW` (unix seconds, for tests and reproducible
 /// demos) or the system time; read here, at the edge.
 func clock() -> Int64 {
-    Planning.now(environment: ProcessInfo.processInfo.environment)
+    if let text = ProcessInfo.processInfo.environment["ACCESSCTL_NOW"], let value = Int64(text) { return value }
+    return Int64(Date().timeIntervalSince1970)
+}
+
+extension GitCredentials {
+    /// The credentials the command line's environment gives: `ACCESSCTL_GIT_USERNAME`,
+    /// `ACCESSCTL_GIT_PASSWORD`, `SSH_AUTH_SOCK` and `$HOME/.ssh/known_hosts`. An empty
+    /// variable counts as unset.
+    package init(environment: [String: String]) {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        self.init(username: value("ACCESSCTL_GIT_USERNAME"), password: value("ACCESSCTL_GIT_PASSWORD"),
+                  hasAgent: value("SSH_AUTH_SOCK") != nil, knownHostsPath: (value("HOME") ?? "") + "/.ssh/known_hosts")
+    }
 }
 
 /// Planning knobs from the environment of the command line (profiling and tests only):

@@ -210,8 +210,8 @@ func redactingPassword(in url: String) -> String {
 // MARK: - Credentials
 
 /// What a fetch may authenticate with, and where the SSH host keys are. The caller gives
-/// them (the command line reads its environment: ``init(environment:)``); GitStore reads no
-/// environment variable.
+/// them (the command line maps its environment to them); GitStore reads no environment
+/// variable.
 public struct GitCredentials: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     /// The user name for HTTPS (`ACCESSCTL_GIT_USERNAME`); nil: the user named in the URL.
     public var username: String?
@@ -230,14 +230,6 @@ public struct GitCredentials: Sendable, Equatable, CustomStringConvertible, Cust
         self.password = password
         self.hasAgent = hasAgent
         self.knownHostsPath = knownHostsPath
-    }
-
-    /// The credentials `environment` gives: `ACCESSCTL_GIT_USERNAME`, `ACCESSCTL_GIT_PASSWORD`,
-    /// `SSH_AUTH_SOCK` and `$HOME/.ssh/known_hosts`. An empty variable counts as unset.
-    public init(environment: [String: String]) {
-        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-        self.init(username: value("ACCESSCTL_GIT_USERNAME"), password: value("ACCESSCTL_GIT_PASSWORD"),
-                  hasAgent: value("SSH_AUTH_SOCK") != nil, knownHostsPath: (value("HOME") ?? "") + "/.ssh/known_hosts")
     }
 
     /// Nothing to authenticate with, and host key refusals in libgit2's words.

@@ -40,13 +40,6 @@ public enum Planning {
         return Outcome(plan: plan, load: inputs.load, snapshotCreatedAt: inputs.snapshotCreatedAt)
     }
 
-    /// The clock: `ACCESSCTL_NOW` in `environment` (unix seconds, for tests and reproducible
-    /// demos) or the system time. The command line passes its environment.
-    public static func now(environment: [String: String]) -> Int64 {
-        if let text = environment["ACCESSCTL_NOW"], let value = Int64(text) { return value }
-        return Int64(Date().timeIntervalSince1970)
-    }
-
     /// Reads a saved plan (the JSON written by `plan --out`).
     public static func readSavedPlan(path: String) throws(Failure) -> Plan {
         let bytes: [UInt8]

@@ -31,9 +31,9 @@ public enum Fetcher {
     /// a clone created for this fetch is removed again (an empty directory that was
     /// initialised is emptied again), so the next run starts from nothing too.
     ///
-    /// - parameter environment: The process environment, for the credentials
-    ///   (`GitCredentials(environment:)`).
-    public static func fetch(config: ServerConfig, environment: [String: String]) throws(RepoReadError) -> String {
+    /// - parameter credentials: What the fetch may authenticate with (the command line
+    ///   reads them from its environment).
+    public static func fetch(config: ServerConfig, credentials: GitCredentials) throws(RepoReadError) -> String {
         guard let repository = config.repository else {
             throw RepoReadError("--fetch needs 'repository' (the server's bare clone) in the configuration")
         }
@@ -43,7 +43,7 @@ public enum Fetcher {
         let fetched: Result<ObjectID, GitError>
         do {
             (fetched, origin) = try fetchIntoClone(at: repository, remote: remote, branch: branch,
-                                                   credentials: GitCredentials(environment: environment))
+                                                   credentials: credentials)
         } catch {
             throw RepoReadError("fetch of \(branch) from \(redacted(remote)) failed: \(error.description)")
         }
