@@ -51,6 +51,7 @@ let package = Package(
         ),
         .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
         .target(name: "AccessModel", dependencies: ["Digest"], exclude: ["README.md"]),
+        .target(name: "AccessQueries", dependencies: ["AccessModel"], exclude: ["README.md"]),
         // The reconciler's libraries, one job each (docs/architecture.md draws the arrows).
         .target(
             name: "DesiredRepo",
@@ -88,7 +89,7 @@ let package = Package(
             dependencies: ["AccessModel", "StrictYAML", "DesiredRepo", "LiveStore", "Platform", "Digest"],
             exclude: ["README.md"]
         ),
-        .target(name: "Render", dependencies: ["AccessModel", "DesiredRepo", "LiveStore"], exclude: ["README.md"]),
+        .target(name: "Render", dependencies: ["AccessModel", "AccessQueries", "DesiredRepo", "LiveStore"], exclude: ["README.md"]),
         .target(
             name: "Reconciler",
             dependencies: [
@@ -112,7 +113,7 @@ let package = Package(
         .target(
             name: "AccessctlCLI",
             dependencies: [
-                "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render",
+                "AccessModel", "AccessQueries", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render",
                 "Reconciler", "Platform", "GitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -148,6 +149,7 @@ let package = Package(
         .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
+        .testTarget(name: "AccessQueriesTests", dependencies: ["AccessQueries", "AccessModel"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"]),
         .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),

@@ -2,6 +2,7 @@ import DesiredRepo
 import Render
 import Reconciler
 import AccessModel
+import AccessQueries
 import ArgumentParser
 import Foundation
 

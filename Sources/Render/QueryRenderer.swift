@@ -1,4 +1,5 @@
 import AccessModel
+import AccessQueries
 import DesiredRepo
 
 /// Text for `accessctl explain` and `who-can`, and the messages of failed queries. The JSON

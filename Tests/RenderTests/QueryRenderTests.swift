@@ -1,5 +1,6 @@
 import Render
 import AccessModel
+import AccessQueries
 import Testing
 
 /// The text of `explain group` and `explain service` in the cases the acme goldens do not

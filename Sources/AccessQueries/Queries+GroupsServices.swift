@@ -1,3 +1,5 @@
+import AccessModel
+
 extension Queries {
     /// What a group is: its members, what it grants, what it connects, and which members get
     /// which service through it.

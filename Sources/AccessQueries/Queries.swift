@@ -1,3 +1,5 @@
+import AccessModel
+
 /// A query about something the desired state does not have: almost always a typo.
 /// Render's `QueryRenderer.message` says so in words, with a "did you mean".
 public enum QueryError: Error, Sendable, Hashable {

@@ -1,3 +1,4 @@
+import AccessQueries
 import AccessModel
 import Testing
 
