@@ -51,6 +51,11 @@ let package = Package(
         ),
         .target(name: "StrictYAML", dependencies: ["CYAML"], exclude: ["README.md"]),
         .target(name: "AccessModel", dependencies: ["Digest"], exclude: ["README.md"]),
+        .target(
+            name: "KeyCustody",
+            dependencies: ["Digest", "Platform", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]
+        ),
         .target(name: "AccessQueries", dependencies: ["AccessModel"], exclude: ["README.md"]),
         // The reconciler's libraries, one job each (docs/architecture.md draws the arrows).
         .target(
@@ -60,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "LiveStore",
-            dependencies: ["AccessModel", "Digest", "Platform", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["AccessModel", "Digest", "Platform", "KeyCustody", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["README.md"]
         ),
         .target(name: "HomesClient", dependencies: ["AccessModel", "HelperProtocol", "ProcessRunner"], exclude: ["README.md"]),
@@ -93,7 +98,7 @@ let package = Package(
         .target(
             name: "Reconciler",
             dependencies: [
-                "AccessModel", "StrictYAML", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol",
+                "AccessModel", "StrictYAML", "GitStore", "DesiredRepo", "LiveStore", "KeyCustody", "TokenExchange", "TokenProtocol",
                 "HomesClient", "Render", "Digest", "ProcessRunner", "Platform",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -113,7 +118,7 @@ let package = Package(
         .target(
             name: "AccessctlCLI",
             dependencies: [
-                "AccessModel", "AccessQueries", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render",
+                "AccessModel", "AccessQueries", "DesiredRepo", "LiveStore", "KeyCustody", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render",
                 "Reconciler", "Platform", "GitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -136,7 +141,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "AccessModel", "DesiredRepo", "LiveStore", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler",
+                "AccessModel", "DesiredRepo", "LiveStore", "KeyCustody", "TokenExchange", "HomesClient", "RepoFormat", "Render", "Reconciler",
                 "HelperProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -155,7 +160,7 @@ let package = Package(
         .testTarget(name: "HelperTests", dependencies: ["HelperProtocol", "TestSupport"]),
         .testTarget(name: "DesiredRepoTests", dependencies: ["DesiredRepo", "AccessModel", "GitStore", "TestSupport"]),
         .testTarget(name: "RepoFormatTests", dependencies: ["RepoFormat", "DesiredRepo", "LiveStore", "AccessModel", "TestSupport"]),
-        .testTarget(name: "LiveStoreTests", dependencies: ["LiveStore", "DesiredRepo", "AccessModel", "TestSupport"]),
+        .testTarget(name: "LiveStoreTests", dependencies: ["LiveStore", "KeyCustody", "DesiredRepo", "AccessModel", "TestSupport"]),
         .testTarget(name: "RenderTests", dependencies: ["Render", "TokenExchange", "TokenProtocol", "AccessModel", "TestSupport"]),
         .testTarget(name: "HelperCoreTests", dependencies: ["HelperCore", "HelperProtocol", "TestSupport"]),
         .testTarget(
@@ -167,7 +172,7 @@ let package = Package(
         .testTarget(name: "TokenServiceMockTests", dependencies: ["TestSupport"]),
         .testTarget(
             name: "AccessctlEndToEndTests",
-            dependencies: ["TestSupport", "AccessctlCLI", "GitStore", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
+            dependencies: ["TestSupport", "AccessctlCLI", "GitStore", "DesiredRepo", "LiveStore", "KeyCustody", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler", "AccessModel", "HelperProtocol"]
         ),
     ],
     swiftLanguageModes: [.v6]

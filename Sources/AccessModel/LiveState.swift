@@ -161,8 +161,16 @@ public struct LiveConnection: Sendable, Hashable {
     public var status: ConnectionStatus
     /// The idempotency key of the current (or last) exchange.
     public var requestID: String
+    /// The email sent (or to be sent) with `requestID`: a retry under the same id sends the
+    /// same request, even when the user's email changed in between. Nil for rows from before
+    /// migration v6 (the current email is sent).
+    public var requestEmail: String?
     public var tokenID: String?
-    public var apiKey: Secret?
+    /// The key; nil when the row has none, or when it was read without its master key (then
+    /// ``keyFingerprint`` still says whether there is one).
+    public var apiKey: Secret? { didSet { keyFingerprint = apiKey?.fingerprint } }
+    /// The key's fingerprint, when there is a key.
+    public private(set) var keyFingerprint: String?
     /// Unix seconds.
     public var issuedAt: Int64?
     /// Unix seconds.
@@ -170,23 +178,22 @@ public struct LiveConnection: Sendable, Hashable {
     public var lastError: String?
     public var attempts: Int
 
-    public init(user: String, service: String, status: ConnectionStatus, requestID: String, tokenID: String? = nil,
-                apiKey: Secret? = nil, issuedAt: Int64? = nil, expiresAt: Int64? = nil, lastError: String? = nil,
-                attempts: Int = 0) {
+    public init(user: String, service: String, status: ConnectionStatus, requestID: String, requestEmail: String? = nil,
+                tokenID: String? = nil, apiKey: Secret? = nil, keyFingerprint: String? = nil, issuedAt: Int64? = nil,
+                expiresAt: Int64? = nil, lastError: String? = nil, attempts: Int = 0) {
         self.user = user
         self.service = service
         self.status = status
         self.requestID = requestID
+        self.requestEmail = requestEmail
         self.tokenID = tokenID
         self.apiKey = apiKey
+        self.keyFingerprint = keyFingerprint ?? apiKey?.fingerprint
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.lastError = lastError
         self.attempts = attempts
     }
-
-    /// The key's fingerprint, when there is a key.
-    public var keyFingerprint: String? { apiKey?.fingerprint }
 }
 
 /// A token replaced by a rotation, still to be revoked at its service.
@@ -222,10 +229,13 @@ public struct LiveState: Sendable, Hashable {
     public var connections: [LiveConnection]
     /// Tokens replaced by rotations, awaiting revocation.
     public var retiredTokens: [RetiredToken]
+    /// The emergency holds in force on this server, by kind and name.
+    public var holds: [Hold]
 
     public init(services: [LiveService] = [], users: [LiveUser] = [], groups: [LiveGroup] = [],
                 members: [LiveMember] = [], grants: [LiveGrant] = [], connections: [LiveConnection] = [],
-                retiredTokens: [RetiredToken] = []) {
+                retiredTokens: [RetiredToken] = [], holds: [Hold] = []) {
+        self.holds = holds.sorted { ($0.kind.rawValue, $0.name) < ($1.kind.rawValue, $1.name) }
         self.retiredTokens = retiredTokens.sorted { ($0.service, $0.tokenID) < ($1.service, $1.tokenID) }
         self.services = services.sorted { $0.id < $1.id }
         self.users = users.sorted { $0.id < $1.id }

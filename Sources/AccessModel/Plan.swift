@@ -138,6 +138,9 @@ public struct Plan: Sendable, Hashable, Codable {
     /// Whether conflicts were turned into updates that take ownership.
     public var adopt: Bool
     public var actions: [PlannedAction]
+    /// The emergency holds in force on the server when the plan was made (nil when none):
+    /// the keys they cover are planned as revoked, or stay so.
+    public var holds: [Hold]?
 
     public init(commit: String?, desiredDigest: String, liveDigest: String, createdAt: Int64, adopt: Bool,
                 actions: [PlannedAction]) {
@@ -158,6 +161,6 @@ public struct Plan: Sendable, Hashable, Codable {
         case desiredDigest = "desired_digest"
         case liveDigest = "live_digest"
         case createdAt = "created_at"
-        case adopt, actions
+        case adopt, actions, holds
     }
 }

@@ -41,9 +41,11 @@ public enum Planner {
             if a.element.address != b.element.address { return a.element.address < b.element.address }
             return a.offset < b.offset
         }.map(\.element)
-        return Plan(commit: input.commit, desiredDigest: StateDigest.desired(input.desired),
-                    liveDigest: StateDigest.live(input.live, homes: input.homes),
-                    createdAt: input.now, adopt: input.adopt, actions: actions)
+        var plan = Plan(commit: input.commit, desiredDigest: StateDigest.desired(input.desired),
+                        liveDigest: StateDigest.live(input.live, homes: input.homes),
+                        createdAt: input.now, adopt: input.adopt, actions: actions)
+        if !input.live.holds.isEmpty { plan.holds = input.live.holds }
+        return plan
     }
 
     static let day: Int64 = 86_400
@@ -68,6 +70,9 @@ public enum Planner {
         var wantedByUser: [String: [String]] = [:]
         /// Connections whose key the apply will (re-)issue, so file content is not known yet.
         var newKeys: Set<Pair> = []
+        /// The holds in force, by user and by service.
+        let userHolds: [String: Hold]
+        let serviceHolds: [String: Hold]
 
         struct Pair: Hashable, Comparable {
             let user: String
@@ -83,7 +88,12 @@ public enum Planner {
             desiredUsers = Dictionary(input.desired.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             liveUsers = Dictionary(input.live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             liveConnectionsByUser = Dictionary(grouping: input.live.connections, by: \.user)
+            userHolds = Dictionary(input.live.holds.filter { $0.kind == .user }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            serviceHolds = Dictionary(input.live.holds.filter { $0.kind == .service }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         }
+
+        /// The hold that keeps a user's key for a service revoked, if any (the user's first).
+        func hold(_ pair: Pair) -> Hold? { userHolds[pair.user] ?? serviceHolds[pair.service] }
 
         /// The live connection of a pair, if any.
         func liveConnection(_ pair: Pair) -> LiveConnection? {
@@ -239,9 +249,9 @@ public enum Planner {
 
         mutating func connections() {
             let effective = input.desired.effectiveConnections(memberships: input.memberships)
-            for user in input.desired.users where user.active {  // sorted by id; services sorted
+            for user in input.desired.users where user.active && userHolds[user.id] == nil {  // sorted by id; services sorted
                 var services: [String] = []
-                for service in effective[user.id] ?? [] where desiredServices[service]?.enabled == true {
+                for service in effective[user.id] ?? [] where desiredServices[service]?.enabled == true && serviceHolds[service] == nil {
                     wanted.append(Pair(user: user.id, service: service))
                     services.append(service)
                 }
@@ -358,6 +368,9 @@ public enum Planner {
             if !service.enabled { return "service disabled" }
             if liveGrants[pair.user]?.contains(pair.service) == true && desiredGrants[pair.user]?.contains(pair.service) != true {
                 return "service grant withdrawn"
+            }
+            if let hold = hold(pair) {
+                return "held (\(hold.target.address), by \(hold.placedBy)): \(hold.reason); stays revoked until `accessctl release`"
             }
             return "connection removed"
         }

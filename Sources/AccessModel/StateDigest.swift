@@ -125,6 +125,8 @@ public enum StateDigest {
         for t in state.retiredTokens {
             w.record("retired", t.service, t.tokenID, t.user, t.keyFingerprint, String(t.retiredAt), t.lastError, String(t.attempts))
         }
+        // A hold placed after a plan was saved makes the saved plan stale.
+        for h in state.holds { w.record("hold", h.kind.rawValue, h.name, h.reason, h.placedBy, String(h.placedAt)) }
         for (account, home) in homes.homes.sorted(by: { $0.key < $1.key }) {
             w.begin("home")
             w.field(account)

@@ -48,7 +48,7 @@ struct Accessctl: AsyncParsableCommand {
         version: AccessctlVersion.current,
         subcommands: [Validate.self, PlanCommand.self, ShowCommand.self, ApplyCommand.self, LogCommand.self,
                       StatusCommand.self, HealthCommand.self, ExplainCommand.self, WhoCanCommand.self,
-                      DiffCommand.self, StateCommand.self, FmtCommand.self, ImportCommand.self]
+                      DiffCommand.self, StateCommand.self, HoldCommand.self, ReleaseCommand.self, FmtCommand.self, ImportCommand.self]
     )
 }
 
@@ -127,6 +127,16 @@ func writeStandardError(_ text: String) {
 
 /// The clock of every command: `ACCESSCTL_NOW` (unix seconds, for tests and reproducible
 /// demos) or the system time; read here, at the edge.
+/// Who runs the command, for the records of holds, releases, rekeys and backups: the
+/// account, and the account that ran sudo when there is one (`alice via sudo as root`).
+func operatorName() -> String {
+    let account = OS.userName(of: OS.effectiveUserID) ?? "uid \(OS.effectiveUserID)"
+    if let sudoUser = ProcessInfo.processInfo.environment["SUDO_USER"], !sudoUser.isEmpty, sudoUser != account {
+        return "\(sudoUser) via sudo as \(account)"
+    }
+    return account
+}
+
 func clock() -> Int64 {
     if let text = ProcessInfo.processInfo.environment["ACCESSCTL_NOW"], let value = Int64(text) { return value }
     return Int64(Date().timeIntervalSince1970)

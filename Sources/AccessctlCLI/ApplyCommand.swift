@@ -1,3 +1,4 @@
+import KeyCustody
 import DesiredRepo
 import LiveStore
 import TokenExchange
@@ -80,8 +81,8 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             options.ref = commit
         }
-        var settings = ApplySettings(database: database, helper: HelperClient(command: config.helper),
-                                     secrets: SecretStore(), now: clock())
+        var settings = ApplySettings(database: database, sealing: try server.sealing(config),
+                                     helper: HelperClient(command: config.helper), secrets: SecretStore(), now: clock())
         settings.adopt = adopt
         settings.allowMassRemoval = allowMassRemoval
         settings.allowNonFastForward = allowNonFastForward
@@ -97,6 +98,7 @@ struct ApplyCommand: AsyncParsableCommand {
         settings.exchange.trustRoots = config.caFile
         settings.command = CommandLine.arguments.joined(separator: " ")
         settings.planning = planningOptions()
+        settings.notice = { writeStandardError("note: \($0)\n") }
         let interactive = OS.isTerminal(0)
         let color = useColor(fd: 1)
         let approve = autoApprove || saved != nil
@@ -177,7 +179,7 @@ struct LogCommand: ParsableCommand {
         }
         let runs: [(LiveRun, [LiveAuditEntry])]
         do {
-            let store = try LiveStore(path: database)
+            let store = try LiveStore(path: database, sealing: .withoutKeys)
             runs = try store.runs(limit: limit).map { run in (run, try store.auditLog(run: run.id ?? 0)) }
         } catch {
             printError("\(error)")

@@ -1,3 +1,4 @@
+import KeyCustody
 import DesiredRepo
 import HomesClient
 import Render
@@ -16,6 +17,34 @@ struct ServerOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Live database (SQLite). Overrides 'database' of the configuration.", valueName: "file"))
     var database: String?
+
+    @Option(name: .long, help: ArgumentHelp("Master key file that seals the keys in the database. Overrides 'key_file' of the configuration.", valueName: "file"))
+    var keyFile: String?
+
+    /// The database of --database or `database`; neither is an error (exit 1).
+    func databasePath(_ config: ServerConfig) throws -> String {
+        guard let database = database ?? config.database else {
+            printError("no database: pass --database or set 'database' in the configuration")
+            throw ExitCode(1)
+        }
+        return database
+    }
+
+    /// How the database's keys are sealed: the master key of --key-file or `key_file`, or
+    /// plain text when the configuration says `encryption: none`. Neither is an error (exit
+    /// 1), as is a key file that cannot be used; the message names the file.
+    func sealing(_ config: ServerConfig) throws -> KeySealing {
+        if let path = keyFile ?? config.keyFile {
+            do { return .sealed(try MasterKey.load(path: path)) } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        if config.encryption == .none { return .plaintext }
+        printError("no master key: set 'key_file' in the configuration (or pass --key-file) to the file made by "
+            + "`accessctl state init-key --out FILE`, or set 'encryption: none' to store the keys in plain text")
+        throw ExitCode(1)
+    }
 
     func load() throws -> ServerConfig {
         do {
@@ -86,10 +115,11 @@ struct PlanCommand: AsyncParsableCommand {
                 writeStandardError("signature: NOT VERIFIED: \(error.message) (apply will refuse this commit)\n")
             } catch {}
         }
+        let sealing = try server.sealing(config)
         let outcome: Planning.Outcome
         do {
             outcome = try await Planning.plan(source: repo.source(),
-                                              live: .database(path: database, helper: HelperClient(command: config.helper)),
+                                              live: .database(path: database, sealing: sealing, helper: HelperClient(command: config.helper)),
                                               adopt: adopt, now: clock(), options: planningOptions())
         } catch let failure as Planning.Failure {
             switch failure {

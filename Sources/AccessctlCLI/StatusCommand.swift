@@ -9,10 +9,30 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show the server's state: applied commit, recent runs, counts, expiring keys, the lock.",
-        discussion: "Read-only. Exit codes: 0 ok, 1 error, 64 usage error."
+        discussion: """
+            Read-only; needs no master key. Lists keys expiring soon, keys older than the age \
+            limit, holds in force (and whether a merged change made them redundant), and the \
+            warnings a monitoring script should act on.
+
+            Exit codes: 0 ok (warnings or not), 1 error, 2 warnings present (only with \
+            --fail-on-warning), 64 usage error.
+            """
     )
 
     @OptionGroup var server: ServerOptions
+
+    @Flag(name: .long, help: "Exit 2 when there is any warning (for monitoring scripts).")
+    var failOnWarning = false
+
+    @Option(name: .long, help: ArgumentHelp("List keys issued more than this many days ago (default 90).", valueName: "days"))
+    var maxKeyAge: Int64 = 90
+
+    @Option(name: .long, help: ArgumentHelp("List keys expiring within this many days (default 30).", valueName: "days"))
+    var expiringWithin: Int64 = 30
+
+    func validate() throws {
+        if maxKeyAge < 1 || expiringWithin < 0 { throw ValidationError("--max-key-age must be at least 1 and --expiring-within not negative") }
+    }
 
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
@@ -25,13 +45,17 @@ struct StatusCommand: ParsableCommand {
         }
         let status: ServerStatus
         do {
+            var limits = ServerStatus.Limits()
+            limits.maxKeyAgeDays = maxKeyAge
+            limits.expiringWithinDays = expiringWithin
             status = try ServerStatus.read(database: database, repository: config.repository, branch: config.branch ?? "main",
-                                           now: clock())
+                                           now: clock(), limits: limits)
         } catch {
             printError(error.description)
             throw ExitCode(1)
         }
         print(format == .json ? status.json() : status.text(), terminator: "")
+        if failOnWarning && !status.warnings.isEmpty { throw ExitCode(2) }
     }
 }
 

@@ -61,6 +61,7 @@
 import AccessModel
 import Foundation
 import GRDB
+import KeyCustody
 
 /// An error of the live database, with a message meant for the operator.
 public struct LiveStoreError: Error, CustomStringConvertible {
@@ -87,14 +88,23 @@ public final class LiveStore {
     public private(set) var notices: [String] = []
 
     let queue: DatabaseQueue
+    /// How keys are sealed: the master key the store was opened with (after ``rekey(to:now:)``,
+    /// the new one), or plain text.
+    public internal(set) var sealing: KeySealing
 
     /// Opens the database at `path`, creating it (mode 0600) when absent, and migrates it to
     /// the current schema. Refuses a symbolic link, a non-regular file, a missing directory,
     /// a database written by a newer accessctl, and an SQLite file that is not an accessctl
     /// database.
-    public init(path: String) throws(LiveStoreError) {
+    ///
+    /// With a master key, a database whose keys are still in plain text has them sealed here,
+    /// in one transaction (see ``takeCustody``), and ``notices`` says so; a database sealed
+    /// with another master key, or a sealed database opened with `.plaintext`, is refused
+    /// before anything is read or written.
+    public init(path: String, sealing: KeySealing) throws(LiveStoreError) {
         guard !path.isEmpty else { throw LiveStoreError("the database path is empty") }
         self.path = path
+        self.sealing = sealing
         var notices: [String] = []
         let identity = try DatabaseFile.prepareForWriting(path, notices: &notices)
         self.notices = notices
@@ -119,6 +129,9 @@ public final class LiveStore {
             if state != .current {
                 try LiveSchema.migrator.migrate(queue)
             }
+            if let notice = try Self.takeCustody(queue, sealing, path: path, now: Int64(Date().timeIntervalSince1970)) {
+                self.notices.append(notice)
+            }
         } catch let error as LiveStoreError {
             throw error
         } catch {
@@ -139,8 +152,13 @@ public final class LiveStore {
     /// against no database creates everything. A database at an older schema is migrated
     /// in a private in-memory copy and read from there; the file is left as it is. A
     /// database written by a newer accessctl is refused.
-    public static func snapshot(path: String) throws(LiveStoreError) -> LiveState {
-        try readOnly(path: path, absent: .empty) { db in try readState(db) }
+    /// Sealed keys are opened with `sealing`'s master key, which must be the one that sealed
+    /// them.
+    public static func snapshot(path: String, sealing: KeySealing) throws(LiveStoreError) -> LiveState {
+        try readOnly(path: path, absent: .empty) { db in
+            try checkCustody(try storedCustody(db), sealing, path: path)
+            return try readState(db, .all(sealing))
+        }
     }
 
     /// Runs `read` in one read transaction on the database at `path`, opened read-only, as
@@ -182,7 +200,7 @@ public final class LiveStore {
     /// Reads every table of the live state in one read transaction.
     public func snapshot() throws(LiveStoreError) -> LiveState {
         do {
-            return try queue.read { db in try Self.readState(db) }
+            return try queue.read { db in try Self.readState(db, .all(sealing)) }
         } catch let error as LiveStoreError {
             throw error
         } catch {
@@ -303,7 +321,7 @@ public final class LiveStore {
             return try queue.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
-                    var writer = LiveStoreWriter(db: db)
+                    var writer = LiveStoreWriter(db: db, sealing: sealing)
                     result = try body(&writer)
                     return .commit
                 }
@@ -357,15 +375,16 @@ public final class LiveStore {
 
     /// What ``readState(_:_:)`` reads of the keys.
     enum KeyColumns {
-        /// Everything: request and token ids, the keys, the retired tokens (planning, apply).
-        case all
+        /// Everything: request and token ids, the keys (opened with this sealing; with
+        /// `.withoutKeys`, every column but the key), the retired tokens (planning, apply, status).
+        case all(KeySealing)
         /// No key, token id or request id, and no retired token (`import`).
         case none
     }
 
     /// The one reader of the live tables: every entity table, each in primary-key order,
     /// with positional columns.
-    static func readState(_ db: Database, _ keys: KeyColumns = .all) throws -> LiveState {
+    static func readState(_ db: Database, _ keys: KeyColumns) throws -> LiveState {
         var services: [LiveService] = []
         var cursor = try Row.fetchCursor(db.cachedStatement(sql: """
             SELECT id, name, description, token_exchange_url, token_revoke_url, health_url, env_var, secret_env,
@@ -413,7 +432,7 @@ public final class LiveStore {
 
         var connections: [LiveConnection] = []
         connections.reserveCapacity(try count(db, "connections"))
-        guard case .all = keys else {
+        guard case .all(let sealing) = keys else {
             cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT user, service, status, attempts FROM connections ORDER BY user, service"))
             while let row = try cursor.next() {
                 connections.append(LiveConnection(user: row[0], service: row[1], status: try status(row[2]), requestID: "", attempts: row[3]))
@@ -422,15 +441,23 @@ public final class LiveStore {
                              connections: connections)
         }
         cursor = try Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT user, service, status, request_id, token_id, api_key, issued_at, expires_at, last_error, attempts
+            SELECT user, service, status, request_id, token_id, api_key, sealed_key, issued_at, expires_at, last_error,
+                   attempts, request_email, key_fingerprint
             FROM connections ORDER BY user, service
             """))
+        let readsKeys: Bool
+        if case .withoutKeys = sealing { readsKeys = false } else { readsKeys = true }
         while let row = try cursor.next() {
-            let key: String? = row[5]
+            let plain: String? = row[5]
+            let sealed: Data? = row[6]
+            var key: Secret?
+            if readsKeys, plain != nil || sealed != nil {
+                key = Secret(try openKey(plain: plain, sealed: sealed, SealBinding(user: row[0], service: row[1], tokenID: row[4]), sealing))
+            }
             connections.append(LiveConnection(
-                user: row[0], service: row[1], status: try status(row[2]), requestID: row[3], tokenID: row[4],
-                apiKey: key.map { Secret($0) }, issuedAt: row[6], expiresAt: row[7], lastError: row[8],
-                attempts: row[9]))
+                user: row[0], service: row[1], status: try status(row[2]), requestID: row[3], requestEmail: row[11],
+                tokenID: row[4], apiKey: key, keyFingerprint: row[12], issuedAt: row[7], expiresAt: row[8], lastError: row[9],
+                attempts: row[10]))
         }
 
         var retired: [RetiredToken] = []
@@ -444,7 +471,7 @@ public final class LiveStore {
         }
 
         return LiveState(services: services, users: users, groups: groups, members: members, grants: grants,
-                         connections: connections, retiredTokens: retired)
+                         connections: connections, retiredTokens: retired, holds: try readHolds(db))
     }
 
     private static func status(_ text: String) throws -> ConnectionStatus {

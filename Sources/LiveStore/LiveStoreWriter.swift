@@ -1,6 +1,7 @@
 import AccessModel
 import Foundation
 import GRDB
+import KeyCustody
 
 /// Writes rows inside one ``LiveStore/write(_:)`` transaction. Valid only inside the body
 /// it was passed to.
@@ -12,8 +13,12 @@ import GRDB
 /// a user deletes their memberships but not their connections.
 public struct LiveStoreWriter {
     let db: Database
+    let sealing: KeySealing
 
-    init(db: Database) { self.db = db }
+    init(db: Database, sealing: KeySealing) {
+        self.db = db
+        self.sealing = sealing
+    }
 
     // MARK: Services
 
@@ -107,11 +112,25 @@ public struct LiveStoreWriter {
     // MARK: Connections
 
     /// Inserts or replaces every column of the connection, storing the key's fingerprint
-    /// beside the key.
+    /// beside the key. With a master key the key is sealed for this row (user, service and
+    /// token id), with a fresh nonce, each time the row is written.
     public func upsert(_ connection: LiveConnection) throws(LiveStoreError) {
+        var plain: String?
+        var sealed: Data?
+        if let key = connection.apiKey {
+            if case .withoutKeys = sealing {
+                throw LiveStoreError("cannot write connection.\(connection.user).\(connection.service): this command opened the database without its master key")
+            }
+            if let master = sealing.masterKey {
+                let binding = SealBinding(user: connection.user, service: connection.service, tokenID: connection.tokenID)
+                sealed = Data(master.seal(key.revealed, for: binding))
+            } else {
+                plain = key.revealed
+            }
+        }
         try execute(Self.upsertConnection, [
-            connection.user, connection.service, connection.status.rawValue, connection.requestID,
-            connection.tokenID, connection.apiKey?.revealed, connection.apiKey?.fingerprint,
+            connection.user, connection.service, connection.status.rawValue, connection.requestID, connection.requestEmail,
+            connection.tokenID, plain, sealed, connection.apiKey?.fingerprint,
             connection.issuedAt, connection.expiresAt, connection.lastError, connection.attempts,
         ], "connection.\(connection.user).\(connection.service)")
     }
@@ -248,12 +267,12 @@ public struct LiveStoreWriter {
         """
 
     static let upsertConnection = """
-        INSERT INTO connections (user, service, status, request_id, token_id, api_key, key_fingerprint, issued_at,
-                                 expires_at, last_error, attempts)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO connections (user, service, status, request_id, request_email, token_id, api_key, sealed_key,
+                                 key_fingerprint, issued_at, expires_at, last_error, attempts)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (user, service) DO UPDATE SET
-            status = excluded.status, request_id = excluded.request_id, token_id = excluded.token_id,
-            api_key = excluded.api_key, key_fingerprint = excluded.key_fingerprint, issued_at = excluded.issued_at,
+            status = excluded.status, request_id = excluded.request_id, request_email = excluded.request_email,
+            token_id = excluded.token_id, api_key = excluded.api_key, sealed_key = excluded.sealed_key, key_fingerprint = excluded.key_fingerprint, issued_at = excluded.issued_at,
             expires_at = excluded.expires_at, last_error = excluded.last_error, attempts = excluded.attempts
         """
 

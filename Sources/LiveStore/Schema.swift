@@ -8,7 +8,8 @@ import GRDB
 /// newer accessctl (one that lists a migration this build does not know) is refused.
 enum LiveSchema {
     /// The identifiers of the migrations, in order. The last one is the current schema.
-    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens", "v4-skill-text", "v5-run-refusals"]
+    static let identifiers = ["v1-tables", "v2-indexes", "v3-retired-tokens", "v4-skill-text", "v5-run-refusals",
+                              "v6-sealed-keys", "v7-holds"]
 
     /// The sources a users/groups/members/grants/services row may carry.
     static let sourceCheck = "source IN ('gitops', 'admin', 'google_sync', 'system_seed')"
@@ -30,6 +31,12 @@ enum LiveSchema {
         }
         migrator.registerMigration("v5-run-refusals") { db in
             try db.execute(sql: v5RunRefusals)
+        }
+        migrator.registerMigration("v6-sealed-keys") { db in
+            try db.execute(sql: v6SealedKeys)
+        }
+        migrator.registerMigration("v7-holds") { db in
+            try db.execute(sql: v7Holds)
         }
         precondition(migrator.migrations == identifiers, "LiveSchema.identifiers is out of date")
         return migrator
@@ -160,5 +167,82 @@ enum LiveSchema {
     static let v5RunRefusals = """
         ALTER TABLE runs ADD COLUMN refused_by TEXT;
         ALTER TABLE runs ADD COLUMN message TEXT;
+        """
+
+    /// Sealed keys (issue 17). `connections` is rebuilt (SQLite cannot change a CHECK): a key
+    /// is either `api_key` (plain text, only in a database whose `key_custody` says `none`)
+    /// or `sealed_key` (format byte, nonce, AES-256-GCM ciphertext and tag, bound to user,
+    /// service and token id), never both; `request_email` is the email sent with the
+    /// pending `request_id`, so a retry repeats the same request even when the user's email
+    /// changed meanwhile. `key_custody` has one row once a key mode was chosen: `none`, or
+    /// `aes-256-gcm` with the master key's id (a fingerprint) and when it sealed the keys;
+    /// `custody_log` records each change of it (sealing, rekey) and each backup, with who
+    /// and how many keys, never a key.
+    /// The rows keep their plain keys here; sealing them needs the master key and is done by
+    /// `LiveStore` when it is opened with one, in one transaction of its own.
+    static let v6SealedKeys = """
+        CREATE TABLE connections_v6 (
+            user TEXT NOT NULL,
+            service TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'error', 'revoking')),
+            request_id TEXT NOT NULL,
+            request_email TEXT,
+            token_id TEXT,
+            api_key TEXT,
+            sealed_key BLOB,
+            key_fingerprint TEXT,
+            issued_at INTEGER,
+            expires_at INTEGER,
+            last_error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (user, service),
+            CHECK (api_key IS NULL OR sealed_key IS NULL),
+            CHECK ((api_key IS NULL AND sealed_key IS NULL) = (key_fingerprint IS NULL))
+        ) WITHOUT ROWID;
+        INSERT INTO connections_v6 (user, service, status, request_id, token_id, api_key, key_fingerprint, issued_at,
+                                    expires_at, last_error, attempts)
+            SELECT user, service, status, request_id, token_id, api_key, key_fingerprint, issued_at, expires_at,
+                   last_error, attempts
+            FROM connections;
+        DROP TABLE connections;
+        ALTER TABLE connections_v6 RENAME TO connections;
+        CREATE INDEX connections_by_status ON connections(status);
+
+        CREATE TABLE key_custody (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            encryption TEXT NOT NULL CHECK (encryption IN ('none', 'aes-256-gcm')),
+            key_id TEXT,
+            changed_at INTEGER NOT NULL,
+            CHECK ((encryption = 'none') = (key_id IS NULL))
+        );
+
+        CREATE TABLE custody_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            key_id TEXT,
+            actor TEXT,
+            detail TEXT NOT NULL
+        );
+        """
+
+    /// Emergency holds (issue 17): `accessctl hold user|service NAME --reason` places one,
+    /// `accessctl release` ends it. Rows are never deleted: a released hold keeps who
+    /// released it, when and why, so the table is the record of every emergency action. At
+    /// most one hold per (kind, name) is in force (released_at IS NULL).
+    static let v7Holds = """
+        CREATE TABLE holds (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('user', 'service')),
+            name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            placed_by TEXT NOT NULL,
+            placed_at INTEGER NOT NULL,
+            released_by TEXT,
+            released_at INTEGER,
+            release_reason TEXT,
+            CHECK ((released_by IS NULL) = (released_at IS NULL))
+        );
+        CREATE UNIQUE INDEX holds_in_force ON holds(kind, name) WHERE released_at IS NULL;
         """
 }

@@ -39,6 +39,7 @@ public enum PlanRenderer {
             }
         }
         if !plan.actions.isEmpty { out += "\n" }
+        out += holdsText(plan.holds ?? [])
         let line = summaryLine(plan.summary)
         if color, plan.summary.hasChanges, line.hasPrefix("Plan:") {
             out += style.bold("Plan:") + String(line.dropFirst("Plan:".count)) + "\n"
@@ -46,6 +47,18 @@ public enum PlanRenderer {
             out += line + "\n"
         }
         return out
+    }
+
+    /// The holds in force, one line each, before the summary: they explain why keys the
+    /// repository grants are revoked (or stay so). Empty without holds.
+    static func holdsText(_ holds: [Hold]) -> String {
+        guard !holds.isEmpty else { return "" }
+        var out = "Holds in force (keys stay revoked until `accessctl release`):\n"
+        for hold in holds {
+            out += "  \(hold.target.address.escapingControlCharacters)  by \(hold.placedBy.escapingControlCharacters) at "
+                + "\(iso8601(hold.placedAt)): \(hold.reason.escapingControlCharacters)\n"
+        }
+        return out + "\n"
     }
 
     /// The summary line:

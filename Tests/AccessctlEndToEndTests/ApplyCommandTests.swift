@@ -16,10 +16,11 @@ struct ApplyCommandTests {
         let server: AcmeServer
         let mock: MockService
 
-        init(_ scratch: Scratch, firstUID: Int, mockFlags: [String] = [], extraConfig: String = "") throws {
+        init(_ scratch: Scratch, firstUID: Int, mockFlags: [String] = [], extraConfig: String = "", encrypted: Bool = true) throws {
             mock = try MockService(scratch: scratch, secret: AcmeServer.secret, flags: mockFlags)
             server = try AcmeServer(scratch, servicePort: mock.port, firstUID: firstUID,
-                                    extraConfig: extraConfig.isEmpty ? "http: {timeout_seconds: 5, connect_timeout_seconds: 2}" : extraConfig)
+                                    extraConfig: extraConfig.isEmpty ? "http: {timeout_seconds: 5, connect_timeout_seconds: 2}" : extraConfig,
+                                    encrypted: encrypted)
         }
 
         func apply(_ extra: String..., environment: [String: String] = [:]) throws -> CommandResult {
@@ -32,7 +33,7 @@ struct ApplyCommandTests {
 
         /// Tokens the database still owns: active connections, revoking ones, retired ones.
         func databaseTokens() throws -> (active: Set<String>, pendingRevocation: Set<String>) {
-            let state = try LiveStore.snapshot(path: server.database)
+            let state = try LiveStore.snapshot(path: server.database, sealing: server.sealing)
             let active = Set(state.connections.filter { $0.status == .active }.compactMap(\.tokenID))
             let revoking = Set(state.connections.filter { $0.status == .revoking }.compactMap(\.tokenID))
             return (active, revoking.union(state.retiredTokens.map(\.tokenID)))
@@ -70,7 +71,7 @@ struct ApplyCommandTests {
             #expect(first.stdout.contains("Apply complete"))
             try setup.expectConverged()
 
-            let state = try LiveStore.snapshot(path: setup.server.database)
+            let state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             let effective = setup.server.desired.effectiveConnections()
             let expected = setup.server.desired.users.filter(\.active).reduce(0) { $0 + (effective[$1.id]?.count ?? 0) }
             #expect(state.connections.count == expected)
@@ -99,12 +100,12 @@ struct ApplyCommandTests {
             }
             // A second apply is a no-op: no file written, only a run record added.
             let times = try setup.homeFileTimes()
-            let before = try LiveStore.snapshot(path: setup.server.database)
+            let before = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             let second = try setup.apply()
             #expect(second.status == 0)
             #expect(second.stdout.contains("No changes"))
             #expect(try setup.homeFileTimes() == times)
-            #expect(try LiveStore.snapshot(path: setup.server.database) == before)
+            #expect(try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing) == before)
             let log = try setup.server.accessctl(["log", "--config", setup.server.config])
             #expect(log.status == 0)
             #expect(log.stdout.contains("no changes") && log.stdout.contains("applied"))
@@ -167,7 +168,7 @@ struct ApplyCommandTests {
             let faulty = try setup.apply()
             #expect(faulty.status == 3, "\(faulty.stdout)\(faulty.stderr)")
             #expect(faulty.stderr.contains("failed: connection."))
-            let state = try LiveStore.snapshot(path: setup.server.database)
+            let state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             #expect(state.connections.contains { $0.status == .error && $0.lastError != nil })
             #expect(state.connections.contains { $0.status == .active })
             for key in try setup.server.keys() { #expect(!faulty.stderr.contains(key) && !faulty.stdout.contains(key)) }
@@ -186,7 +187,7 @@ struct ApplyCommandTests {
             let result = try setup.apply(environment: ["SC_SECRET_CRM": ""])
             #expect(result.status == 3)
             #expect(result.stderr.contains("SC_SECRET_CRM"))
-            let state = try LiveStore.snapshot(path: setup.server.database)
+            let state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             #expect(state.connections.filter { $0.service == "crm" }.allSatisfy { $0.status == .error })
             #expect(state.connections.filter { $0.service != "crm" }.allSatisfy { $0.status == .active })
         }
@@ -201,7 +202,7 @@ struct ApplyCommandTests {
             try setup.mock.faults(["revoke_error_rate": 1])
             let failing = try setup.apply()
             #expect(failing.status == 3, "\(failing.stdout)\(failing.stderr)")
-            let state = try LiveStore.snapshot(path: setup.server.database)
+            let state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             let sofia = state.connections.filter { $0.user == "sofia" }
             #expect(!sofia.isEmpty && sofia.allSatisfy { $0.status == .revoking })
             #expect(!FileManager.default.fileExists(atPath: setup.server.home("sofia") + "/.service_env"))
@@ -227,7 +228,7 @@ struct ApplyCommandTests {
             try server.commit("deactivate sofia") { repo in try AcmeEdit.deactivate(repo, "sofia") }
             let second = try server.accessctl(["apply", "--config", server.config, "--auto-approve"], environment: environment)
             #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
-            let state = try LiveStore.snapshot(path: server.database)
+            let state = try LiveStore.snapshot(path: server.database, sealing: server.sealing)
             #expect(Set(state.connections.map(\.service)) == ["purchase_orders", "invoicing", "crm"])
             #expect(try mock.liveTokens() == Set(state.connections.filter { $0.status == .active }.compactMap(\.tokenID)))
             for secret in secrets.values { #expect(!(first.stdout + first.stderr + second.stdout + second.stderr).contains(secret)) }
@@ -248,7 +249,7 @@ struct ApplyCommandTests {
                 """)
             let result = try server.accessctl(["apply", "--config", server.config, "--auto-approve"])
             #expect(result.status == 3, "\(result.stdout)\(result.stderr)")
-            let state = try LiveStore.snapshot(path: server.database)
+            let state = try LiveStore.snapshot(path: server.database, sealing: server.sealing)
             let byService = Dictionary(grouping: state.connections, by: \.service)
             #expect(byService["purchase_orders"]?.allSatisfy { $0.status == .active } == true)
             let invoicing = try #require(byService["invoicing"]?.first?.lastError)
@@ -281,14 +282,14 @@ struct ApplyCommandTests {
             try setup.mock.faults(["revoke_error_rate": 1])
             let failing = try setup.apply("--allow-mass-removal")
             #expect(failing.status == 3, "\(failing.stdout)\(failing.stderr)")
-            var state = try LiveStore.snapshot(path: setup.server.database)
+            var state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             #expect(state.services.contains { $0.id == "crm" }, "crm deleted with keys still to revoke")
             #expect(state.users.contains { $0.id == "sofia" }, "sofia deleted with keys still to revoke")
             #expect(!FileManager.default.fileExists(atPath: setup.server.home("sofia") + "/.service_env"))
             try setup.mock.faults(["revoke_error_rate": 0])
             let clean = try setup.apply("--allow-mass-removal")
             #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
-            state = try LiveStore.snapshot(path: setup.server.database)
+            state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             #expect(!state.services.contains { $0.id == "crm" } && !state.users.contains { $0.id == "sofia" })
             try setup.expectConverged()
         }
@@ -394,14 +395,14 @@ struct ServerApplyTests {
         try Scratch.with { scratch in
             let setup = try ApplyCommandTests.Setup(scratch, firstUID: 26000)
             #expect(try setup.apply().status == 0)
-            let before = try LiveStore.snapshot(path: setup.server.database)
+            let before = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             // purchase_orders keys live 90 days and rotate 30 days before expiry: 70 days on, they rotate.
             let later = String(Int64(Date().timeIntervalSince1970) + 70 * 86_400)
             let plan = try setup.server.accessctl(["plan", "--config", setup.server.config], environment: ["ACCESSCTL_NOW": later])
             #expect(plan.stdout.contains("key will be rotated (expires in"), "\(plan.stdout)")
             let rotated = try setup.apply(environment: ["ACCESSCTL_NOW": later])
             #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
-            let after = try LiveStore.snapshot(path: setup.server.database)
+            let after = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             let oldPO = before.connections.filter { $0.service == "purchase_orders" }
             let newPO = after.connections.filter { $0.service == "purchase_orders" }
             #expect(!oldPO.isEmpty && oldPO.count == newPO.count)
@@ -518,6 +519,7 @@ struct SignedFetchTests {
                 branch: main
                 database: \(setup.server.database)
                 helper: [\(quoted)]
+                key_file: \(setup.server.keyFile)
 
                 """
             try scratch.write("fetch.yaml", config)
@@ -530,12 +532,12 @@ struct SignedFetchTests {
             #expect(second.stdout.contains("sofia"))
             try setup.expectConverged()
 
-            let before = try LiveStore.snapshot(path: setup.server.database)
+            let before = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             try scratch.write("broken.yaml", config.replacingOccurrences(of: "file://\(setup.server.repo)", with: "file://\(scratch.path("nowhere"))"))
             let missing = try setup.server.accessctl(["apply", "--config", scratch.path("broken.yaml"), "--fetch", "--auto-approve"])
             #expect(missing.status == 1)
             #expect(missing.stderr.contains("fetch of main from"))
-            #expect(try LiveStore.snapshot(path: setup.server.database) == before)
+            #expect(try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing) == before)
         }
     }
 }

@@ -10,6 +10,7 @@ struct FetchErrorTests {
         repository: \(scratch.path("server.git"))
         remote: \(remote)
         branch: main
+        encryption: none
         database: \(scratch.path("live.db"))
         helper: ["/bin/false"]
 

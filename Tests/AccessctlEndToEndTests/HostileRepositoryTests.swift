@@ -277,7 +277,7 @@ struct HostileRepositoryTests {
         let ledger: String
 
         init(_ setup: ApplyCommandTests.Setup) throws {
-            database = try LiveStore.snapshot(path: setup.server.database)
+            database = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             homeTimes = try setup.homeFileTimes()
             var digests: [String: String] = [:]
             let root = setup.server.scratch.path("homes")
@@ -338,7 +338,7 @@ struct HostileRepositoryTests {
 
     /// The runs recorded, newest first.
     static func runs(_ setup: ApplyCommandTests.Setup) throws -> [LiveRun] {
-        let store = try LiveStore(path: setup.server.database)
+        let store = try LiveStore(path: setup.server.database, sealing: setup.server.sealing)
         defer { try? store.close() }
         return try store.runs(limit: 10_000)
     }

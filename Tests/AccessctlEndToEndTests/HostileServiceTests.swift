@@ -92,7 +92,7 @@ struct HostileServiceTests {
         func expectPartlyApplied(_ run: CommandResult, messages: [String: String]) throws {
             let stderr = redacted(run.stderr)
             #expect(run.status == 3, "\(redacted(run.stdout))\(stderr)")
-            let state = try LiveStore.snapshot(path: server.database)
+            let state = try LiveStore.snapshot(path: server.database, sealing: server.sealing)
             let crm = state.connections.filter { $0.service == "crm" }
             #expect(Set(crm.map(\.user)) == Set(messages.keys))
             for row in crm {
@@ -129,7 +129,7 @@ struct HostileServiceTests {
             try pointCRM(at: "http://127.0.0.1:\(acme.mock.port)")
             let run = try acme.apply()
             #expect(run.status == 0, "\(redacted(run.stdout + run.stderr))")
-            #expect(try LiveStore.snapshot(path: server.database).connections.allSatisfy { $0.status == .active })
+            #expect(try LiveStore.snapshot(path: server.database, sealing: server.sealing).connections.allSatisfy { $0.status == .active })
             try acme.expectConverged()
             let log = try server.accessctl(["log", "--config", server.config, "--format", "json"])
             #expect(try leaks(["apply stdout": run.stdout, "apply stderr": run.stderr, "log": log.stdout]) == [])
@@ -300,7 +300,7 @@ struct HostileServiceTests {
             #expect(seen.replays == setup.crmUsers().count)
             let third = try setup.acme.apply()
             #expect(third.status == 0, "\(setup.redacted(third.stdout + third.stderr))")
-            let crm = try LiveStore.snapshot(path: setup.server.database).connections.filter { $0.service == "crm" }
+            let crm = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing).connections.filter { $0.service == "crm" }
             #expect(crm.count == setup.crmUsers().count && crm.allSatisfy { $0.status == .active && $0.tokenID?.hasPrefix("tok-good-") == true })
             #expect(seen.replays == setup.crmUsers().count, "a request id refused with 409 was sent again")
             let plan = try setup.acme.plan("--detailed-exitcode")
@@ -369,7 +369,7 @@ extension HostileServiceTests {
             try setup.pointCRM(at: trusted.origin)
             let run = try setup.acme.apply()
             #expect(run.status == 0, "\(setup.redacted(run.stdout + run.stderr))")
-            let crm = try LiveStore.snapshot(path: setup.server.database).connections.filter { $0.service == "crm" }
+            let crm = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing).connections.filter { $0.service == "crm" }
             #expect(crm.count == setup.crmUsers().count && crm.allSatisfy { $0.status == .active && $0.apiKey != nil })
             try setup.acme.expectConverged()
         }

@@ -23,8 +23,8 @@ struct ImportCommandTests {
         "grant.auditors.table.finance.audit_log", "grant.Everyone.knowledge.audit-manual",
     ]
 
-    static func addAdminRows(_ database: String) throws {
-        let store = try LiveStore(path: database)
+    static func addAdminRows(_ server: AcmeServer) throws {
+        let store = try LiveStore(path: server.database, sealing: server.sealing)
         try store.write { w in
             try w.upsert(LiveUser(id: "li.wei", email: "li.wei@acme.example", unixUser: "lwei", source: .admin))
             try w.upsert(LiveGroup(id: "auditors", description: "External auditors (added in the admin UI)", source: .admin))
@@ -135,7 +135,7 @@ struct ImportCommandTests {
         try Scratch.with { scratch in
             let setup = try Setup(scratch, firstUID: 27100)
             #expect(try setup.apply().status == 0)
-            try Self.addAdminRows(setup.server.database)
+            try Self.addAdminRows(setup.server)
             let out = scratch.path("imported")
             let imported = try setup.server.accessctl(["import", "--database", setup.server.database, "--out", out])
             #expect(imported.status == 0, "\(imported.stdout)\(imported.stderr)")
@@ -175,7 +175,7 @@ struct ImportCommandTests {
         try Scratch.with { scratch in
             let setup = try Setup(scratch, firstUID: 27200)
             #expect(try setup.apply().status == 0)
-            try Self.addAdminRows(setup.server.database)
+            try Self.addAdminRows(setup.server)
             let out = scratch.path("imported")
             let imported = try setup.server.accessctl(["import", "--database", setup.server.database, "--out", out,
                                                        "--source", "gitops"])
@@ -288,9 +288,9 @@ struct ImportCommandTests {
             #expect(FileManager.default.fileExists(atPath: directories[2] + "/accessctl.yaml"))
             try Self.expectNoKeys(setup, outputs: outputs, directories: directories)
             // The database is only read: the same rows afterwards.
-            let before = try LiveStore.snapshot(path: database)
+            let before = try LiveStore.snapshot(path: database, sealing: setup.server.sealing)
             _ = try setup.server.accessctl(["import", "--database", database, "--out", scratch.path("again")])
-            #expect(try LiveStore.snapshot(path: database) == before)
+            #expect(try LiveStore.snapshot(path: database, sealing: setup.server.sealing) == before)
         }
     }
 }

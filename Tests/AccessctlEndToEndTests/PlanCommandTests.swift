@@ -143,7 +143,7 @@ struct PlanCommandTests {
             let invalid = try server.accessctl("plan", "--config", server.config, "--repo", scratch.path("repo"))
             #expect(invalid.status == 1)
             #expect(invalid.stdout.contains("users/broken.yaml:"))
-            try scratch.write("bad-helper.yaml", "database: \(server.database)\nhelper: [/nonexistent/helper]\n")
+            try scratch.write("bad-helper.yaml", "database: \(server.database)\nhelper: [/nonexistent/helper]\nkey_file: \(server.acme.keyFile)\n")
             let noHelper = try server.accessctl("plan", "--config", scratch.path("bad-helper.yaml"), "--repo", scratch.path("repo"), "--ref", "main")
             #expect(noHelper.status == 1)
             #expect(noHelper.stderr.contains("cannot run the helper /nonexistent/helper"))

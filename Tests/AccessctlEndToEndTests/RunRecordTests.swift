@@ -96,7 +96,7 @@ struct RunRecordTests {
             let setup = try Setup(scratch, firstUID: 43200)
             let first = try setup.apply(environment: ["INVOICING_EXCHANGE_SECRET": ""])
             #expect(first.status == 3, "\(first.stdout)\(first.stderr)")
-            let state = try LiveStore.snapshot(path: setup.server.database)
+            let state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             let active = state.connections.filter { $0.status == .active }.count
             let failed = state.connections.filter { $0.status == .error }.count
             #expect(active > 0 && failed > 0)

@@ -101,7 +101,7 @@ struct LiveStoreTests {
             #expect(try store.snapshot() == .empty)
             #expect(try LiveStore.snapshot(path: path) == .empty)
             let migrations = try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"]])
+            #expect(migrations == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"], ["v6-sealed-keys"], ["v7-holds"]])
             try store.close()
             // Reopening an up-to-date database changes nothing.
             let again = try LiveStore(path: path)
@@ -304,10 +304,10 @@ struct LiveStoreTests {
             let store = try LiveStore(path: path)
             #expect(try store.snapshot() == expected)
             #expect(try LiveStore.queryForTesting(path: path, sql: indexes).map { $0[0] } == [
-                "audit_log_by_run", "connections_by_status", "grants_by_type_resource", "group_members_by_user",
+                "audit_log_by_run", "connections_by_status", "grants_by_type_resource", "group_members_by_user", "holds_in_force",
             ])
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"], ["v6-sealed-keys"], ["v7-holds"]])
         }
     }
 
@@ -342,7 +342,7 @@ struct LiveStoreTests {
             #expect(try LiveStore.queryForTesting(path: path, sql: columns) == [["skill_text"]])
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT id, skill_text FROM services") == [["crm", nil]])
             #expect(try LiveStore.queryForTesting(path: path, sql: migrations)
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"], ["v6-sealed-keys"], ["v7-holds"]])
         }
     }
 
@@ -423,7 +423,7 @@ struct LiveStoreTests {
             #expect(readError?.message == message)
             #expect(try LiveStore.queryForTesting(path: path, sql: schema) == before)
             #expect(try LiveStore.queryForTesting(path: path, sql: "SELECT identifier FROM grdb_migrations ORDER BY 1")
-                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"], ["v99-future"]])
+                == [["v1-tables"], ["v2-indexes"], ["v3-retired-tokens"], ["v4-skill-text"], ["v5-run-refusals"], ["v6-sealed-keys"], ["v7-holds"], ["v99-future"]])
         }
     }
 

@@ -1,4 +1,5 @@
 import DesiredRepo
+import KeyCustody
 import LiveStore
 import AccessModel
 import Foundation
@@ -17,6 +18,13 @@ public struct AcmeServer {
     public var config: String { scratch.path("config.yaml") }
     public var database: String { scratch.path("live.db") }
     public var repo: String { scratch.path("repo") }
+    /// The master key file named by `key_file:` (mode 0600), made for each server.
+    public var keyFile: String { scratch.path("master.key") }
+    /// The master key that seals the server's database.
+    public let masterKey: MasterKey
+    /// Whether the configuration names the key file (else it says `encryption: none`).
+    public let encrypted: Bool
+    public var sealing: KeySealing { encrypted ? .sealed(masterKey) : .plaintext }
     /// The shared secret every acme service uses with the mock.
     public static let secret = "test-shared-secret-0123456789"
     /// The environment variables holding it, for accessctl.
@@ -24,8 +32,12 @@ public struct AcmeServer {
         "SC_SECRET_PURCHASE_ORDERS": secret, "INVOICING_EXCHANGE_SECRET": secret, "SC_SECRET_CRM": secret,
     ]
 
-    public init(_ scratch: Scratch, servicePort: Int? = nil, firstUID: Int = 24000, extraConfig: String = "") throws {
+    /// `encrypted: false` writes `encryption: none` instead of a key file.
+    public init(_ scratch: Scratch, servicePort: Int? = nil, firstUID: Int = 24000, extraConfig: String = "",
+                encrypted: Bool = true) throws {
         self.scratch = scratch
+        masterKey = MasterKey.generate()
+        self.encrypted = encrypted
         try scratch.copyTree(Project.root + "/examples/acme", to: "repo")
         if let servicePort {
             for name in try FileManager.default.contentsOfDirectory(atPath: scratch.path("repo/services")) where name.hasSuffix(".yaml") {
@@ -61,8 +73,10 @@ public struct AcmeServer {
             branch: main
             database: \(scratch.path("live.db"))
             helper: [\(quoted)]
+            \(encrypted ? "key_file: \(scratch.path("master.key"))" : "encryption: none")
             \(extraConfig)
             """)
+        if encrypted { try masterKey.write(toNewFile: scratch.path("master.key")) }
     }
 
     /// The home directory of an account.
@@ -84,6 +98,6 @@ public struct AcmeServer {
 
     /// Every key the database holds, for the no-secret checks.
     public func keys() throws -> [String] {
-        try LiveStore.snapshot(path: database).connections.compactMap { $0.apiKey?.revealed }
+        try LiveStore.snapshot(path: database, sealing: sealing).connections.compactMap { $0.apiKey?.revealed }
     }
 }

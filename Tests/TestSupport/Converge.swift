@@ -1,3 +1,4 @@
+import KeyCustody
 import LiveStore
 import HomesClient
 import AccessModel
@@ -16,9 +17,9 @@ public enum Converge {
     /// `now`) for each desired connection, then the home files through the helper.
     /// Returns the users the helper could not write for.
     @discardableResult
-    public static func run(_ desired: DesiredState, database: String, helper: HelperClient, now: Int64,
-                           expiresInDays: Int64 = 200) async throws -> [UserReport] {
-        let store = try LiveStore(path: database)
+    public static func run(_ desired: DesiredState, database: String, sealing: KeySealing = .plaintext, helper: HelperClient,
+                           now: Int64, expiresInDays: Int64 = 200) async throws -> [UserReport] {
+        let store = try LiveStore(path: database, sealing: sealing)
         let effective = desired.effectiveConnections()
         let services = Dictionary(desired.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var homes: [ApplyRequest.UserFiles] = []

@@ -3,6 +3,7 @@ import Foundation
 import HelperProtocol
 import Logging
 import DesiredRepo
+import KeyCustody
 import LiveStore
 import TokenExchange
 import TokenProtocol
@@ -24,6 +25,8 @@ public enum ApplyError: Error, Sendable {
 /// How an apply is run. Guards come from the server configuration, never the repository.
 public struct ApplySettings: Sendable {
     public var database: String
+    /// How the database seals keys: its master key, or plain text (`encryption: none`).
+    public var sealing: KeySealing
     public var helper: HelperClient
     public var exchange = ExchangeSettings()
     public var secrets: SecretStore
@@ -42,6 +45,9 @@ public struct ApplySettings: Sendable {
     public var savedPlan: Plan?
     /// Asked with the plan before anything changes; false cancels.
     public var confirm: @Sendable (Plan) -> Bool = { _ in true }
+    /// Told what the operator should hear about the database as it is opened (keys sealed
+    /// for the first time, a mode restricted). Never a secret.
+    public var notice: (@Sendable (String) -> Void)?
     /// Called as keys are exchanged: (done, total).
     public var progress: (@Sendable (Int, Int) -> Void)?
     /// Recorded in the lock file.
@@ -49,8 +55,9 @@ public struct ApplySettings: Sendable {
     /// Timings and how homes are inspected.
     public var planning = PlanningOptions()
 
-    public init(database: String, helper: HelperClient, secrets: SecretStore, now: Int64) {
+    public init(database: String, sealing: KeySealing, helper: HelperClient, secrets: SecretStore, now: Int64) {
         self.database = database
+        self.sealing = sealing
         self.helper = helper
         self.secrets = secrets
         self.now = now
@@ -82,8 +89,9 @@ public enum Applier {
         ApplyHooks.reached(.afterLock)
 
         let store: LiveStore
-        do { store = try LiveStore(path: settings.database) } catch { throw .failed(error.description) }
+        do { store = try LiveStore(path: settings.database, sealing: settings.sealing) } catch { throw .failed(error.description) }
         defer { try? store.close() }
+        for notice in store.notices { settings.notice?(notice) }
         let inputs: GatheredInputs?
         let load: LoadResult
         do {
@@ -319,7 +327,12 @@ public enum Applier {
                         // lost, and the same id returns that key instead of minting another. That
                         // includes a failed rotation (an active row with an error, still holding
                         // its old key).
-                        if row.status == .active && row.lastError == nil { row.requestID = UUID().uuidString.lowercased() }
+                        if row.status == .active && row.lastError == nil {
+                            row.requestID = UUID().uuidString.lowercased()
+                            row.requestEmail = nil
+                        }
+                        // The email goes with the request id: a retry sends what the first try did.
+                        if row.requestEmail == nil { row.requestEmail = users[user]?.email }
                         row.status = .pending
                         try w.upsert(row)
                     default: break
@@ -359,7 +372,7 @@ public enum Applier {
             let liveUsers = Dictionary(live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             for row in state.connections where row.status == .pending || (row.status == .revoking && row.tokenID == nil) {
                 let service = services[row.service] ?? liveServices[row.service].map(Self.service)
-                guard let service, let email = users[row.user]?.email ?? liveUsers[row.user]?.email else { continue }
+                guard let service, let email = row.requestEmail ?? users[row.user]?.email ?? liveUsers[row.user]?.email else { continue }
                 rows.append(row)
                 requests.append(ExchangeRequest(service: service, userEmail: email, requestID: row.requestID))
             }
@@ -426,7 +439,10 @@ public enum Applier {
                         // token was revoked, for example after a refused answer). The next run
                         // asks under a new one. Any other failure keeps the id, under which the
                         // service may have issued a key that a retry must get back.
-                        if error.httpStatus == 409 { updated.requestID = UUID().uuidString.lowercased() }
+                        if error.httpStatus == 409 {
+                            updated.requestID = UUID().uuidString.lowercased()
+                            updated.requestEmail = nil
+                        }
                         updated.attempts += 1
                         failures[target] = error.message
                         failedExchanges.insert(target)

@@ -2,6 +2,7 @@ import AccessModel
 import DesiredRepo
 import Foundation
 import HomesClient
+import KeyCustody
 import LiveStore
 
 /// Knobs of planning that come from the command line, never from the environment.
@@ -18,7 +19,7 @@ public struct PlanningOptions: Sendable {
 /// Where the live state comes from.
 public enum LiveSource {
     /// The database at a path (a missing file is an empty state) and the homes the helper reports.
-    case database(path: String, helper: HelperClient)
+    case database(path: String, sealing: KeySealing, helper: HelperClient)
     /// An open database (the applier's, under its lock) and the homes the helper reports.
     case store(LiveStore, helper: HelperClient)
     /// A snapshot written by `accessctl state export` (for CI).
@@ -54,8 +55,8 @@ public enum Inputs {
             guard let desired = load.state else { throw .invalid(load) }
             let (live, homes) = snapshot.restore()
             return GatheredInputs(load: load, desired: desired, live: live, homes: homes, snapshotCreatedAt: snapshot.createdAt)
-        case .database(let path, let client):
-            do { state = try LiveStore.snapshot(path: path) } catch { throw .unavailable(error.description) }
+        case .database(let path, let sealing, let client):
+            do { state = try LiveStore.snapshot(path: path, sealing: sealing) } catch { throw .unavailable(error.description) }
             helper = client
         case .store(let store, let client):
             do { state = try store.snapshot() } catch { throw .unavailable(error.description) }

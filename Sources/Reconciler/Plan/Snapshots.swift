@@ -1,6 +1,7 @@
 import AccessModel
 import Foundation
 import DesiredRepo
+import KeyCustody
 import LiveStore
 import HomesClient
 
@@ -8,13 +9,14 @@ import HomesClient
 /// a secret in it (see `LiveSnapshot`).
 public enum Snapshots {
     /// Reads the database and the homes of its accounts (through the helper) into a snapshot.
-    public static func export(database: String, helper: HelperClient, now: Int64) async throws(Planning.Failure) -> LiveSnapshot {
+    public static func export(database: String, sealing: KeySealing, helper: HelperClient,
+                              now: Int64) async throws(Planning.Failure) -> LiveSnapshot {
         let live: LiveState
         let lastCommit: String?
         do {
-            live = try LiveStore.snapshot(path: database)
+            live = try LiveStore.snapshot(path: database, sealing: sealing)
             if FileManager.default.fileExists(atPath: database) {
-                let store = try LiveStore(path: database)
+                let store = try LiveStore(path: database, sealing: .withoutKeys)
                 defer { try? store.close() }
                 lastCommit = try store.lastAppliedCommit()
             } else {

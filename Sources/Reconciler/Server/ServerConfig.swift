@@ -32,11 +32,23 @@ public struct ServerConfig: Sendable, Equatable {
     /// `http.ca_file`: the trust roots for the services' TLS certificates, instead of the
     /// system trust store; read and checked with the configuration.
     public var caFile: TrustRoots?
+    /// `key_file`: the master key that seals the API keys in the database (32 bytes, a
+    /// systemd credential); read when a command needs the keys, not with the configuration.
+    public var keyFile: String?
+    /// `encryption`: `aes-256-gcm` (the default, which needs `key_file`) or `none`.
+    public var encryption: Encryption = .aes256GCM
+
+    /// How the database stores API keys.
+    public enum Encryption: String, Sendable, Equatable, CaseIterable {
+        case aes256GCM = "aes-256-gcm"
+        /// Plain text, chosen explicitly (the database file's mode 0600 is the only protection).
+        case none
+    }
 
     public init() {}
 
     static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http",
-                       "secret_origins"]
+                       "secret_origins", "key_file", "encryption"]
     static let guardKeys = ["max_removal_percent", "min_removal"]
     static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds", "ca_file"]
 
@@ -74,6 +86,17 @@ public struct ServerConfig: Sendable, Equatable {
             config.branch = f.string("branch", into: &d)?.value
             config.database = path("database")?.value
             config.allowedSigners = path("allowed_signers")?.value
+            config.keyFile = path("key_file")?.value
+            if let value = f.string("encryption", into: &d) {
+                if let encryption = Encryption(rawValue: value.value) {
+                    config.encryption = encryption
+                } else {
+                    d.error(value.mark, "'encryption' must be aes-256-gcm (with key_file) or none, not '\(value.value.escapingControlCharacters)'")
+                }
+            }
+            if config.encryption == .none, let entry = f.entry("key_file") {
+                d.error(entry.value.mark, "'key_file' and 'encryption: none' contradict each other: remove one of them")
+            }
             if let branch = config.branch, !branch.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A && $0 != 0x5C }) || branch.hasPrefix("-") {
                 d.error(f.entry("branch")!.value.mark, "'branch' is not a valid branch name")
                 config.branch = nil

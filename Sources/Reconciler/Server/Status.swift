@@ -1,6 +1,7 @@
 import AccessModel
 import Foundation
 import DesiredRepo
+import KeyCustody
 import LiveStore
 import Render
 
@@ -39,6 +40,32 @@ public struct ServerStatus: Sendable, Encodable {
         public var days: Int64
     }
 
+    /// A key older than the age limit: its rotation is overdue (or failing).
+    public struct OldKey: Sendable, Encodable {
+        public var address: String
+        public var issuedAt: Int64
+        public var ageDays: Int64
+    }
+
+    /// A hold in force, and whether the applied state makes it redundant (the user is
+    /// inactive or gone, the service disabled or gone: the keys would be revoked anyway).
+    public struct HeldAccess: Sendable, Encodable {
+        public var address: String
+        public var reason: String
+        public var placedBy: String
+        public var placedAt: Int64
+        public var redundant: Bool
+    }
+
+    /// The limits the warnings are judged by.
+    public struct Limits: Sendable {
+        /// A key issued longer ago than this is listed as old.
+        public var maxKeyAgeDays: Int64 = 90
+        /// A key expiring within this many days is listed as expiring.
+        public var expiringWithinDays: Int64 = 30
+        public init() {}
+    }
+
     public var database: String
     public var lastAppliedCommit: String?
     public var lastRunAt: Int64?
@@ -57,16 +84,45 @@ public struct ServerStatus: Sendable, Encodable {
     public var foreign: [String: Int] = [:]
     public var connectionsByStatus: [String: Int] = [:]
     public var retiredTokensToRevoke = 0
-    /// Keys expiring within 30 days (or expired).
+    /// Keys expiring within `expiring_within_days` (or expired).
     public var expiring: [Expiring] = []
+    public var expiringWithinDays: Int64 = 30
+    /// Keys issued more than `max_key_age_days` ago.
+    public var oldKeys: [OldKey] = []
+    public var maxKeyAgeDays: Int64 = 90
+    public var holds: [HeldAccess] = []
+    /// `aes-256-gcm` or `none`, and the master key's id.
+    public var encryption: String = "none"
+    public var masterKeyID: String?
     public var lockHolder: String?
 
+    /// What a monitoring script should look at (`status --fail-on-warning` exits 2 when any):
+    /// refused runs, failed or pending connections, keys expiring or old, holds in force.
+    public var warnings: [String] = []
+
+    func computeWarnings() -> [String] {
+        var out: [String] = []
+        if let refused { out.append("runs refused by \(refused.refusedBy ?? "a guard") since the last applied run (\(refused.runs))") }
+        if let last = recentRuns.first, !last.outcome.reachedCommit, refused == nil { out.append("the last run did not apply: \(last.result)") }
+        for status in ["error", "pending"] where (connectionsByStatus[status] ?? 0) > 0 {
+            out.append("\(connectionsByStatus[status]!) connection\(connectionsByStatus[status]! == 1 ? "" : "s") \(status)")
+        }
+        if !expiring.isEmpty { out.append("\(expiring.count) key\(expiring.count == 1 ? "" : "s") expiring within \(expiringWithinDays) days") }
+        if !oldKeys.isEmpty { out.append("\(oldKeys.count) key\(oldKeys.count == 1 ? "" : "s") older than \(maxKeyAgeDays) days") }
+        for hold in holds { out.append("hold on \(hold.address)" + (hold.redundant ? " (redundant: the repository removed this access)" : "")) }
+        return out
+    }
+
     /// Reads everything from the database (read-only), the repository and the lock file.
-    public static func read(database: String, repository: String?, branch: String?, now: Int64) throws(LiveStoreError) -> ServerStatus {
+    public static func read(database: String, repository: String?, branch: String?, now: Int64,
+                            limits: Limits = Limits()) throws(LiveStoreError) -> ServerStatus {
         var status = ServerStatus(database: database)
-        let live = try LiveStore.snapshot(path: database)
+        status.expiringWithinDays = limits.expiringWithinDays
+        status.maxKeyAgeDays = limits.maxKeyAgeDays
+        // Status reads no key, so it needs no master key (a monitoring script has none).
+        let live = try LiveStore.snapshot(path: database, sealing: .withoutKeys)
         if FileManager.default.fileExists(atPath: database) {
-            let store = try LiveStore(path: database)
+            let store = try LiveStore(path: database, sealing: .withoutKeys)
             defer { try? store.close() }
             status.lastAppliedCommit = try store.lastAppliedCommit()
             let runs = try store.runs(limit: 5)
@@ -77,6 +133,10 @@ public struct ServerStatus: Sendable, Encodable {
                            failed: $0.counts["failed"] ?? 0)
             }
             status.lastSuccessAt = try store.lastSuccessfulRunStart()
+            if case .sealed(let id) = try store.custody() {
+                status.encryption = "aes-256-gcm"
+                status.masterKeyID = id
+            }
             let refusals = try store.refusalsSinceLastRun()
             if let newest = refusals.first, let oldest = refusals.last {
                 status.refused = Refusals(refusedBy: LiveStoreWriter.refusedBy(newest.result), message: newest.message,
@@ -97,11 +157,22 @@ public struct ServerStatus: Sendable, Encodable {
         for connection in live.connections { status.connectionsByStatus[connection.status.rawValue, default: 0] += 1 }
         status.retiredTokensToRevoke = live.retiredTokens.count
         for connection in live.connections where connection.status == .active {
-            guard let expires = connection.expiresAt, expires - now <= 30 * 86_400 else { continue }
-            status.expiring.append(Expiring(address: "connection.\(connection.user).\(connection.service)", expiresAt: expires,
-                                            days: (expires - now) / 86_400))
+            let address = Target.connection(user: connection.user, service: connection.service).address
+            if let issued = connection.issuedAt, now - issued > limits.maxKeyAgeDays * 86_400 {
+                status.oldKeys.append(OldKey(address: address, issuedAt: issued, ageDays: (now - issued) / 86_400))
+            }
+            guard let expires = connection.expiresAt, expires - now <= limits.expiringWithinDays * 86_400 else { continue }
+            status.expiring.append(Expiring(address: address, expiresAt: expires, days: (expires - now) / 86_400))
         }
         status.expiring.sort { ($0.expiresAt, $0.address) < ($1.expiresAt, $1.address) }
+        status.oldKeys.sort { ($0.issuedAt, $0.address) < ($1.issuedAt, $1.address) }
+        let users = Dictionary(live.users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let services = Dictionary(live.services.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        status.holds = live.holds.map { hold in
+            let redundant = hold.kind == .user ? users[hold.name]?.active != true : services[hold.name]?.enabled != true
+            return HeldAccess(address: hold.target.address, reason: hold.reason, placedBy: hold.placedBy, placedAt: hold.placedAt,
+                              redundant: redundant)
+        }
         if let repository, let branch {
             for ref in ["refs/remotes/origin/\(branch)", "refs/heads/\(branch)"] {
                 if let source = try? GitTreeSource(path: repository, ref: ref), case .git(_, _, let id) = source.origin {
@@ -112,6 +183,7 @@ public struct ServerStatus: Sendable, Encodable {
             if let head = status.branchHead, let applied = status.lastAppliedCommit { status.upToDate = head == applied }
         }
         status.lockHolder = ApplyLock.holder(database: database)
+        status.warnings = status.computeWarnings()
         return status
     }
 
@@ -149,10 +221,25 @@ public struct ServerStatus: Sendable, Encodable {
         let statuses = ["active", "pending", "error", "revoking"]
         out += "connections:     " + statuses.map { "\(connectionsByStatus[$0] ?? 0) \($0)" }.joined(separator: ", ")
         out += retiredTokensToRevoke > 0 ? "; \(retiredTokensToRevoke) replaced keys to revoke\n" : "\n"
-        out += "expiring (30 d): \(expiring.count)\n"
+        out += "keys:            " + (masterKeyID.map { "sealed (aes-256-gcm, master key \($0))" } ?? "IN PLAIN TEXT (encryption: none)") + "\n"
+        out += "expiring (\(expiringWithinDays) d): \(expiring.count)\n"
         for key in expiring.prefix(20) {
             out += "  \(key.address.escapingControlCharacters)  " + (key.days < 0 || key.expiresAt <= 0 ? "EXPIRED" : "in \(key.days) days") + "\n"
         }
+        if !oldKeys.isEmpty {
+            out += "older than \(maxKeyAgeDays) d: \(oldKeys.count)\n"
+            for key in oldKeys.prefix(20) { out += "  \(key.address.escapingControlCharacters)  issued \(key.ageDays) days ago\n" }
+        }
+        if !holds.isEmpty {
+            out += "holds:           \(holds.count) in force (keys stay revoked until `accessctl release`)\n"
+            for hold in holds {
+                out += "  \(hold.address.escapingControlCharacters)  by \(hold.placedBy.escapingControlCharacters) at \(time(hold.placedAt)): "
+                    + hold.reason.escapingControlCharacters
+                    + (hold.redundant ? "  (redundant: the repository removed this access; release it)" : "") + "\n"
+            }
+        }
+        let warnings = self.warnings
+        out += "warnings:        \(warnings.isEmpty ? "none" : warnings.joined(separator: "; ").escapingControlCharacters)\n"
         if !recentRuns.isEmpty {
             out += "recent runs:\n"
             for run in recentRuns {
