@@ -151,7 +151,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         // Benchmark support: a converged database and homes for a synthetic repository.
-        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
+        .executableTarget(name: "accessctl-bench-seed", dependencies: ["TestSupport", "KeyCustody", "DesiredRepo", "LiveStore", "TokenExchange", "TokenProtocol", "HomesClient", "RepoFormat", "Render", "Reconciler"], path: "bench/seed"),
         .testTarget(name: "StrictYAMLTests", dependencies: ["StrictYAML"]),
         .testTarget(name: "AccessModelTests", dependencies: ["AccessModel"]),
         .testTarget(name: "AccessQueriesTests", dependencies: ["AccessQueries", "AccessModel"]),

@@ -97,8 +97,13 @@ class Soak:
         self.make_homes()
         helper = [os.path.join(self.bin, "install-service-env"), "--passwd-file", self.path("passwd"),
                   "--homes-root", self.path("homes")]
+        # The soak runs sealed, as a server does: a master key made by the binary under test.
+        if not os.path.exists(self.path("master.key")):
+            subprocess.run([os.path.join(self.bin, "accessctl"), "state", "init-key", "--out", self.path("master.key")],
+                           check=True, stderr=subprocess.DEVNULL)
         with open(self.path("config.yaml"), "w") as f:
             f.write(f"repository: {self.path('repo')}\nbranch: main\ndatabase: {self.path('live.db')}\n"
+                    f"key_file: {self.path('master.key')}\n"
                     f"helper: {json.dumps(helper)}\n"
                     # Random removals may take out a whole service's connections at once: the
                     # mass-removal guard (exit 4) is not what the soak is about.

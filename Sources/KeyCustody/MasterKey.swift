@@ -103,3 +103,11 @@ public struct MasterKeyError: Error, Sendable, CustomStringConvertible {
     }
     public var description: String { "master key file \(path) \(reason)" }
 }
+
+extension MasterKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// `master key sha256:…`: the id only, in every description and in reflection, so that
+    /// no log, error or dump of a value can show the key's bytes.
+    public var description: String { "master key \(id)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["id": id]) }
+}

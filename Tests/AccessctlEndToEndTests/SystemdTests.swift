@@ -175,6 +175,8 @@ struct SystemdTests {
         #expect(config.database == "/var/lib/accessctl/live.db")
         #expect(config.helper == ServerConfig.defaultHelper)
         #expect(config.allowedSigners == "/etc/accessctl/allowed_signers")
+        #expect(config.keyFile == "/run/credentials/accessctl-apply.service/master-key")
+        #expect(config.encryption == .aes256GCM)
         #expect(config.secretOrigins == SecretOrigins([
             "SC_SECRET_PURCHASE_ORDERS": ["https://po.internal.example.com"],
             "INVOICING_EXCHANGE_SECRET": ["https://invoicing.internal.example.com:8443"],
@@ -193,7 +195,7 @@ struct SystemdTests {
         let schema = try String(contentsOfFile: Self.schema, encoding: .utf8)
         for key in ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards",
                     "max_removal_percent", "min_removal", "http", "concurrency", "connect_timeout_seconds", "timeout_seconds", "ca_file",
-                    "secret_origins"] {
+                    "secret_origins", "key_file", "encryption"] {
             #expect(text.range(of: "(?m)^\\s*\(key):", options: .regularExpression) != nil, "\(key) is not in examples/config.yaml")
             #expect(schema.contains("\"\(key)\""), "\(key) is not in schemas/config.schema.json")
         }
@@ -257,6 +259,9 @@ struct SystemdTests {
         "secret_origins:\n  SC_SECRET_CRM: [https://crm.example.com/api]\n",
         "secret_origins:\n  SC_SECRET_CRM: [https://user@crm.example.com]\n",
         "secret_origins:\n  SC_SECRET_CRM: [https://crm.example.com, https://crm.example.com]\n",
+        "key_file: master.key\n",
+        "encryption: aes-128\n",
+        "encryption: none\nkey_file: /etc/accessctl/master.key\n",
     ])
     func rejectedByBoth(text: String) throws {
         do {
