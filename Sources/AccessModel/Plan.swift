@@ -122,11 +122,14 @@ public struct PlanSummary: Sendable, Hashable, Codable {
 
 /// The difference between desired and live state, as ordered actions, with what it was
 /// computed from. A saved plan is applied only while its live digest still matches.
-public struct Plan: Sendable, Hashable, Codable {
-    /// Version of the plan's JSON form (schemas/plan.schema.json).
-    public static let currentFormatVersion = 1
+public struct Plan: Sendable, Hashable, Decodable {
+    /// Versions of the plan's JSON form (schemas/plan.schema.json): 2 for a plan that carries
+    /// replacements (so that an accessctl from before `--replace` refuses it rather than
+    /// applying it without them), 1 for any other.
+    public static let formatVersions = 1...2
 
-    public var formatVersion: Int
+    /// The version the plan is written in: 2 when it carries replacements, else 1.
+    public var formatVersion: Int { replace.isEmpty ? 1 : 2 }
     /// The desired-state commit, when the desired state came from git.
     public var commit: String?
     /// `sha256:` + 64 hex: digest of the desired state the plan was computed from.
@@ -137,30 +140,45 @@ public struct Plan: Sendable, Hashable, Codable {
     public var createdAt: Int64
     /// Whether conflicts were turned into updates that take ownership.
     public var adopt: Bool
+    /// The `--replace` patterns the plan was computed with (each matched connection with a key
+    /// is rotated); a saved plan is re-checked with them.
+    public var replace: [TargetPattern]
     public var actions: [PlannedAction]
     /// The emergency holds in force on the server when the plan was made (nil when none):
     /// the keys they cover are planned as revoked, or stay so.
     public var holds: [Hold]?
 
     public init(commit: String?, desiredDigest: String, liveDigest: String, createdAt: Int64, adopt: Bool,
-                actions: [PlannedAction]) {
-        self.formatVersion = Plan.currentFormatVersion
+                replace: [TargetPattern] = [], actions: [PlannedAction]) {
         self.commit = commit
         self.desiredDigest = desiredDigest
         self.liveDigest = liveDigest
         self.createdAt = createdAt
         self.adopt = adopt
+        self.replace = replace
         self.actions = actions
     }
 
     public var summary: PlanSummary { PlanSummary(actions) }
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion = "format_version"
         case commit
         case desiredDigest = "desired_digest"
         case liveDigest = "live_digest"
         case createdAt = "created_at"
-        case adopt, actions, holds
+        case adopt, replace, actions, holds
+    }
+
+    /// Reads the JSON that Render's `PlanRenderer.json` writes (`replace` is absent from
+    /// version 1; `summary` is derived). The caller checks `format_version`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(commit: try c.decodeIfPresent(String.self, forKey: .commit),
+                  desiredDigest: try c.decode(String.self, forKey: .desiredDigest),
+                  liveDigest: try c.decode(String.self, forKey: .liveDigest),
+                  createdAt: try c.decode(Int64.self, forKey: .createdAt), adopt: try c.decode(Bool.self, forKey: .adopt),
+                  replace: try c.decodeIfPresent([TargetPattern].self, forKey: .replace) ?? [],
+                  actions: try c.decode([PlannedAction].self, forKey: .actions))
+        holds = try c.decodeIfPresent([Hold].self, forKey: .holds)
     }
 }

@@ -12,17 +12,21 @@ public struct PlanInput: Sendable {
     public var now: Int64
     /// Take ownership of desired objects that exist live with another source.
     public var adopt: Bool
+    /// `--replace`: each wanted connection with an active key that a pattern matches is
+    /// rotated ("replace requested") unless it is planned otherwise already.
+    public var replace: [TargetPattern]
     /// `desired.groupsByUser()`, when the caller has computed it already.
     public var memberships: [String: [String]]?
 
     public init(desired: DesiredState, commit: String? = nil, live: LiveState, homes: HomeObservations,
-                now: Int64, adopt: Bool = false, memberships: [String: [String]]? = nil) {
+                now: Int64, adopt: Bool = false, replace: [TargetPattern] = [], memberships: [String: [String]]? = nil) {
         self.desired = desired
         self.commit = commit
         self.live = live
         self.homes = homes
         self.now = now
         self.adopt = adopt
+        self.replace = replace
         self.memberships = memberships
     }
 }
@@ -43,12 +47,14 @@ public enum Planner {
         }.map(\.element)
         var plan = Plan(commit: input.commit, desiredDigest: StateDigest.desired(input.desired),
                         liveDigest: StateDigest.live(input.live, homes: input.homes),
-                        createdAt: input.now, adopt: input.adopt, actions: actions)
+                        createdAt: input.now, adopt: input.adopt, replace: input.replace, actions: actions)
         if !input.live.holds.isEmpty { plan.holds = input.live.holds }
         return plan
     }
 
     static let day: Int64 = 86_400
+    /// The reason of a rotation asked for with `--replace`.
+    public static let replaceRequested = "replace requested"
 
     /// Why a home's files must not be touched (something unsafe in it), or nil.
     public static func unsafeReason(_ home: HomeState) -> String? { Context.unsafeReason(home) }
@@ -290,6 +296,9 @@ public enum Planner {
                         // A rotation failed and the old key stayed: its request id may have a
                         // key at the service, which only asking again gets back (or revokes).
                         add(.rotate, address, "retry: the last rotation failed (same request id): \(error)", keyChange(live))
+                        newKeys.insert(pair)
+                    } else if live.apiKey != nil, input.replace.contains(where: { $0.matches(address) }) {
+                        add(.rotate, address, Planner.replaceRequested, keyChange(live))
                         newKeys.insert(pair)
                     }
                 // A retry is an issue while the connection never had a key, a rotation once it has.

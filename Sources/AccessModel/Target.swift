@@ -140,3 +140,70 @@ extension Target: Codable {
         try container.encode(address)
     }
 }
+
+/// A set of targets named by one address pattern: the `ADDRESS` of `plan --replace` and
+/// `apply --replace` (docs/plan.md). Its only form is a connection address whose user or
+/// service part (or both) may be `*`, which stands for one whole part (any user id, any
+/// service id), never a piece of one: `connection.alice.crm`, `connection.*.crm`,
+/// `connection.john.doe.*`, `connection.*.*`. It is read like an address (a connection
+/// splits at its last dot, as user ids may contain dots and service ids may not), and ids
+/// never contain `*`, so each pattern means one thing.
+public enum TargetPattern: Sendable, Hashable {
+    /// Connections of `user` (nil: any user) to `service` (nil: any service).
+    case connection(user: String?, service: String?)
+
+    /// The accepted forms, for messages.
+    public static let forms = "connection.<user>.<service>, connection.*.<service>, connection.<user>.* or connection.*.*"
+
+    /// Why a pattern was refused, in words that list the accepted forms.
+    public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads a pattern (`--replace` values); throws with the accepted forms when it is not one.
+    public init(parsing text: String) throws(ParseError) {
+        func refuse(_ why: String, hint: String = "") -> ParseError {
+            ParseError(description: "'\(text)' is not a replace pattern: \(why); use \(Self.forms)\(hint)")
+        }
+        guard case .connection(let user, let service)? = Target(address: text) else {
+            switch Target(address: text) {
+            case .service(let id)?: throw refuse("it names a service", hint: " (every key of \(id): connection.*.\(id))")
+            case .user(let id)?: throw refuse("it names a user", hint: " (every key of \(id): connection.\(id).*)")
+            default: throw refuse(text.hasPrefix("connection.") ? "a user and a service are needed, neither empty" : "only connections have keys to replace")
+            }
+        }
+        for part in [user, service] where part != "*" && part.contains("*") {
+            throw refuse("'*' stands for a whole user or service id, not part of one ('\(part)')")
+        }
+        self = .connection(user: user == "*" ? nil : user, service: service == "*" ? nil : service)
+    }
+
+    /// Whether `target` is one of the pattern's targets.
+    public func matches(_ target: Target) -> Bool {
+        guard case .connection(let user, let service) = self, case .connection(let u, let s) = target else { return false }
+        return (user == nil || user == u) && (service == nil || service == s)
+    }
+
+    /// The pattern as written: the one place that formats it.
+    public var address: String {
+        switch self {
+        case .connection(let user, let service): Target.connection(user: user ?? "*", service: service ?? "*").address
+        }
+    }
+}
+
+extension TargetPattern: CustomStringConvertible, Codable {
+    public var description: String { address }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try TargetPattern(parsing: text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(address)
+    }
+}

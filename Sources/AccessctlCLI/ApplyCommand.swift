@@ -20,9 +20,11 @@ struct ApplyCommand: AsyncParsableCommand {
             it in a crash-safe order: registry rows in one transaction; each key exchange \
             recorded as pending before the service is called; home files through the root \
             helper in one batch; revocations last; a run record and audit rows. With PLANFILE, \
-            applies exactly that saved plan, refusing it if the state changed since.
+            applies exactly that saved plan (its --replace addresses included), refusing it if \
+            the state changed since.
 
-            Exit codes: 0 applied (or nothing to do), 1 error, 3 partly applied (the rest was \
+            Exit codes: 0 applied (or nothing to do), 1 error (a --replace address matching no \
+            connection with a key included: nothing is changed), 3 partly applied (the rest was \
             applied; the next run retries), 4 refused by a guard (stale plan, mass removal, \
             empty desired state, a commit whose signature does not verify, a commit that does \
             not descend from the last applied one), 64 usage error.
@@ -34,6 +36,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var repository: RepoOptions
     @OptionGroup var server: ServerOptions
+    @OptionGroup var replacements: ReplaceOptions
 
     @Flag(name: .long, help: "Apply without asking (for timers and scripts).")
     var autoApprove = false
@@ -59,6 +62,9 @@ struct ApplyCommand: AsyncParsableCommand {
     func validate() throws {
         if let concurrency, !(1...256).contains(concurrency) { throw ValidationError("--concurrency must be from 1 to 256") }
         if lockTimeout < 0 { throw ValidationError("--lock-timeout must not be negative") }
+        if planFile != nil && !replacements.replace.isEmpty {
+            throw ValidationError("--replace cannot be given with a saved plan, which carries its own replacements: plan again with --replace and --out")
+        }
     }
 
     func run() async throws {
@@ -84,6 +90,7 @@ struct ApplyCommand: AsyncParsableCommand {
         var settings = ApplySettings(database: database, sealing: try server.sealing(config),
                                      helper: HelperClient(command: config.helper), secrets: SecretStore(), now: clock())
         settings.adopt = adopt
+        settings.replace = replacements.patterns
         settings.allowMassRemoval = allowMassRemoval
         settings.allowNonFastForward = allowNonFastForward
         settings.allowedSigners = config.allowedSigners

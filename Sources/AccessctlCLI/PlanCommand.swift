@@ -56,6 +56,24 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
+/// `--replace ADDRESS` (repeatable) of plan and apply: connections whose key is rotated now.
+struct ReplaceOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Rotate this connection's key now, even when it is not due (a leaked key): connection.<user>.<service>, with * for a whole part (connection.*.crm: every key of crm; connection.alice.*: every key of alice). Repeatable.", valueName: "address"))
+    var replace: [String] = []
+
+    func validate() throws {
+        for text in replace {
+            do { _ = try TargetPattern(parsing: text) } catch { throw ValidationError(error.description.escapingControlCharacters) }
+        }
+    }
+
+    /// The patterns (validated), each once, in the order given.
+    var patterns: [TargetPattern] {
+        var seen: Set<TargetPattern> = []
+        return replace.compactMap { try? TargetPattern(parsing: $0) }.filter { seen.insert($0).inserted }
+    }
+}
+
 struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
@@ -65,13 +83,16 @@ struct PlanCommand: AsyncParsableCommand {
             managed files in the users' homes (read through the root helper's inspect). \
             Nothing is changed. Keys appear only as fingerprints.
 
-            Exit codes: 0 no changes (or changes, without --detailed-exitcode), 1 error or \
-            invalid repository, 2 changes present (with --detailed-exitcode), 64 usage error.
+            Exit codes: 0 no changes (or changes, without --detailed-exitcode), 1 error, \
+            invalid repository or a --replace address matching no connection with a key, \
+            2 changes present (with --detailed-exitcode), 64 usage error (a malformed --replace \
+            address included).
             """
     )
 
     @OptionGroup var repository: RepoOptions
     @OptionGroup var server: ServerOptions
+    @OptionGroup var replacements: ReplaceOptions
 
     @Option(name: .long, help: "Output format: text, json or markdown.")
     var format: PlanFormat = .text
@@ -120,7 +141,8 @@ struct PlanCommand: AsyncParsableCommand {
         do {
             outcome = try await Planning.plan(source: repo.source(),
                                               live: .database(path: database, sealing: sealing, helper: HelperClient(command: config.helper)),
-                                              adopt: adopt, now: clock(), options: planningOptions())
+                                              adopt: adopt, replace: replacements.patterns, now: clock(),
+                                              options: planningOptions())
         } catch let failure as Planning.Failure {
             switch failure {
             case .invalid(let load):
@@ -151,7 +173,8 @@ extension PlanCommand {
         let repo = repository.resolved((try? ServerConfig.load(path: server.config)) ?? ServerConfig())
         let outcome: Planning.Outcome
         do {
-            outcome = try await Planning.plan(source: repo.source(), live: .snapshot(path: path), adopt: adopt, now: clock())
+            outcome = try await Planning.plan(source: repo.source(), live: .snapshot(path: path), adopt: adopt,
+                                              replace: replacements.patterns, now: clock())
         } catch let failure as Planning.Failure {
             switch failure {
             case .invalid(let load): print(ValidationReport.text(load, color: useColor(fd: 1)), terminator: "")

@@ -3,9 +3,10 @@ import Foundation
 
 extension PlanRenderer {
     /// The JSON document of `schemas/plan.schema.json`: the plan's fields, a `summary` object
-    /// with its counts, and the actions in plan order. Absent values (`commit`, `old`, `new`)
-    /// are written as `null`, not left out. Pretty-printed with sorted keys and unescaped `/`,
-    /// ending with a newline. `Plan`'s `Decodable` reads it back (it ignores `summary`).
+    /// with its counts, the `--replace` patterns when there are any (`replace`, format version
+    /// 2), and the actions in plan order. Absent values (`commit`, `old`, `new`) are written
+    /// as `null`, not left out. Pretty-printed with sorted keys and unescaped `/`, ending with
+    /// a newline. `Plan`'s `Decodable` reads it back (it ignores `summary`).
     public static func json(_ plan: Plan) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -18,7 +19,8 @@ extension PlanRenderer {
     static func document(_ plan: Plan) -> Document {
         Document(
             formatVersion: plan.formatVersion, commit: plan.commit, desiredDigest: plan.desiredDigest,
-            liveDigest: plan.liveDigest, createdAt: plan.createdAt, adopt: plan.adopt, summary: plan.summary,
+            liveDigest: plan.liveDigest, createdAt: plan.createdAt, adopt: plan.adopt, replace: plan.replace.map(\.address),
+            summary: plan.summary,
             actions: plan.actions.map {
                 Document.Action(kind: $0.kind, address: $0.address, reason: $0.reason,
                                 changes: $0.changes.map { .init(field: $0.field, old: $0.old, new: $0.new) })
@@ -54,6 +56,8 @@ extension PlanRenderer {
         var liveDigest: String
         var createdAt: Int64
         var adopt: Bool
+        /// Written only when not empty (a plan of format version 2).
+        var replace: [String]
         var summary: PlanSummary
         var actions: [Action]
 
@@ -65,6 +69,7 @@ extension PlanRenderer {
             try c.encode(liveDigest, forKey: .liveDigest)
             try c.encode(createdAt, forKey: .createdAt)
             try c.encode(adopt, forKey: .adopt)
+            if !replace.isEmpty { try c.encode(replace, forKey: .replace) }
             try c.encode(summary, forKey: .summary)
             try c.encode(actions, forKey: .actions)
         }
@@ -75,7 +80,7 @@ extension PlanRenderer {
             case desiredDigest = "desired_digest"
             case liveDigest = "live_digest"
             case createdAt = "created_at"
-            case adopt, summary, actions
+            case adopt, replace, summary, actions
         }
     }
 }

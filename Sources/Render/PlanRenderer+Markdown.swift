@@ -61,6 +61,7 @@ extension PlanRenderer {
         parts.append("live " + codeSpan(plan.liveDigest))
         parts.append("computed " + iso8601(plan.createdAt))
         if plan.adopt { parts.append("adopting conflicting objects (`--adopt`)") }
+        if !plan.replace.isEmpty { parts.append("replacing " + plan.replace.map { codeSpan($0.address) }.joined(separator: ", ") + " (`--replace`)") }
         return parts.joined(separator: " · ")
     }
 

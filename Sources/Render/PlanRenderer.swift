@@ -82,7 +82,8 @@ public enum PlanRenderer {
 
     // MARK: Shared pieces
 
-    /// `accessctl plan: desired sha256:0123456789ab (commit 1a2b3c4d5e6f), live sha256:…, computed 2025-01-01T00:00:00Z`
+    /// `accessctl plan: desired sha256:0123456789ab (commit 1a2b3c4d5e6f), live sha256:…, computed 2025-01-01T00:00:00Z`,
+    /// then `, adopting conflicting objects` and `, replacing connection.*.crm` when they apply.
     static func header(_ plan: Plan) -> String {
         var line = "accessctl plan: desired " + short(plan.desiredDigest)
         if let commit = plan.commit {
@@ -92,6 +93,7 @@ public enum PlanRenderer {
         }
         line += ", live " + short(plan.liveDigest) + ", computed " + iso8601(plan.createdAt)
         if plan.adopt { line += ", adopting conflicting objects" }
+        if !plan.replace.isEmpty { line += ", replacing " + plan.replace.map(\.address.escapingControlCharacters).joined(separator: ", ") }
         return line
     }
 

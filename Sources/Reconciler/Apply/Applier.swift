@@ -31,6 +31,8 @@ public struct ApplySettings: Sendable {
     public var exchange = ExchangeSettings()
     public var secrets: SecretStore
     public var adopt = false
+    /// `--replace`: rotate the connections these patterns match (a saved plan carries its own).
+    public var replace: [TargetPattern] = []
     public var allowMassRemoval = false
     /// Apply a commit that does not descend from the last applied one (a force-push or rollback).
     public var allowNonFastForward = false
@@ -138,7 +140,12 @@ public enum Applier {
         }
         let live = inputs.live, homes = inputs.homes
         let now = settings.savedPlan?.createdAt ?? settings.now
-        let plan = Inputs.plan(inputs, now: now, adopt: settings.savedPlan?.adopt ?? settings.adopt)
+        // A saved plan's patterns matched when it was made; the stale check covers the rest.
+        if settings.savedPlan == nil, let unmatched = Inputs.unmatched(settings.replace, in: live) {
+            throw .failed(unmatched + "; nothing was changed")
+        }
+        let plan = Inputs.plan(inputs, now: now, adopt: settings.savedPlan?.adopt ?? settings.adopt,
+                               replace: settings.savedPlan?.replace ?? settings.replace)
         if let saved = settings.savedPlan,
            saved.desiredDigest != plan.desiredDigest || saved.liveDigest != plan.liveDigest || saved.commit != plan.commit {
             try refuse(ApplyRefusal(.stalePlan, "stale plan: the desired or live state changed since it was computed; run plan again"))

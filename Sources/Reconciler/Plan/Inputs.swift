@@ -82,10 +82,38 @@ public enum Inputs {
         return GatheredInputs(load: load, desired: desired, live: state, homes: homes)
     }
 
-    /// The plan of gathered inputs at `now` (unix seconds).
-    public static func plan(_ inputs: GatheredInputs, now: Int64, adopt: Bool) -> Plan {
+    /// The plan of gathered inputs at `now` (unix seconds), rotating the connections that
+    /// `replace` matches.
+    public static func plan(_ inputs: GatheredInputs, now: Int64, adopt: Bool, replace: [TargetPattern] = []) -> Plan {
         Planner.plan(PlanInput(desired: inputs.desired, commit: inputs.load.origin.commit, live: inputs.live,
-                               homes: inputs.homes, now: now, adopt: adopt))
+                               homes: inputs.homes, now: now, adopt: adopt, replace: replace))
+    }
+
+    /// Why `replace` cannot be planned: each pattern that matches no live connection with a
+    /// key, with what exists instead (`user alice has keys for crm, po`, `no connection of
+    /// service crm has a key`, a "did you mean"); nil when every pattern matches one.
+    public static func unmatched(_ replace: [TargetPattern], in live: LiveState) -> String? {
+        let keyed = live.connections.filter { $0.apiKey != nil }
+        func list(_ ids: [String]) -> String {
+            let unique = Array(Set(ids)).sorted()
+            return unique.prefix(5).joined(separator: ", ") + (unique.count > 5 ? " and \(unique.count - 5) more" : "")
+        }
+        let problems = replace.compactMap { pattern -> String? in
+            guard case .connection(let user, let service) = pattern,
+                  !keyed.contains(where: { pattern.matches(.connection(user: $0.user, service: $0.service)) }) else { return nil }
+            let hint: String
+            if let user {
+                let services = keyed.filter { $0.user == user }.map(\.service)
+                hint = services.isEmpty ? "user \(user) has no key" + Suggest.hint(user, Set(keyed.map(\.user)))
+                    : "user \(user) has keys for \(list(services)) only" + (service.map { Suggest.hint($0, services) } ?? "")
+            } else if let service {
+                hint = "no connection of service \(service) has a key" + Suggest.hint(service, Set(keyed.map(\.service)))
+            } else {
+                hint = "no connection has a key yet"
+            }
+            return "--replace \(pattern) matches no connection with a key: \(hint)"
+        }
+        return problems.isEmpty ? nil : problems.joined(separator: "; ")
     }
 
     /// The homes of `accounts`, from one helper process, or from two at once (each reads and

@@ -30,12 +30,14 @@ public enum Planning {
         }
     }
 
-    /// Plans `source` against `live` at `now` (unix seconds).
-    public static func plan(source: RepoSource, live: LiveSource, adopt: Bool, now: Int64,
+    /// Plans `source` against `live` at `now` (unix seconds), rotating what `replace`
+    /// matches (a pattern matching no connection with a key is an error).
+    public static func plan(source: RepoSource, live: LiveSource, adopt: Bool, replace: [TargetPattern] = [], now: Int64,
                             options: PlanningOptions = PlanningOptions()) async throws(Failure) -> Outcome {
         let inputs = try await Inputs.gather(source: source, live: live, options: options)
+        if let unmatched = Inputs.unmatched(replace, in: inputs.live) { throw .unavailable(unmatched) }
         var timer = PhaseTimer(enabled: options.reportTimings)
-        let plan = Inputs.plan(inputs, now: now, adopt: adopt)
+        let plan = Inputs.plan(inputs, now: now, adopt: adopt, replace: replace)
         timer.lap("plan")
         return Outcome(plan: plan, load: inputs.load, snapshotCreatedAt: inputs.snapshotCreatedAt)
     }
@@ -44,12 +46,15 @@ public enum Planning {
     public static func readSavedPlan(path: String) throws(Failure) -> Plan {
         let bytes: [UInt8]
         do { bytes = try DirectorySource.readFile(at: path) } catch { throw .unavailable(error.message) }
+        struct Version: Decodable {
+            let format_version: Int
+        }
         do {
-            let plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
-            guard plan.formatVersion == Plan.currentFormatVersion else {
-                throw Failure.unavailable("\(path): plan format version \(plan.formatVersion) is not supported; this accessctl reads \(Plan.currentFormatVersion)")
+            let version = try JSONDecoder().decode(Version.self, from: Data(bytes)).format_version
+            guard Plan.formatVersions.contains(version) else {
+                throw Failure.unavailable("\(path): plan format version \(version) is not supported; this accessctl reads \(Plan.formatVersions.map(String.init).joined(separator: " and "))")
             }
-            return plan
+            return try JSONDecoder().decode(Plan.self, from: Data(bytes))
         } catch let failure as Failure {
             throw failure
         } catch {
