@@ -2,8 +2,8 @@ import AccessModel
 import Testing
 
 /// A small world to plan over: two services, three users, groups, and helpers to derive a
-/// matching live state and home observations from it.
-private struct World {
+/// matching live state and home observations from it (ReplaceTests plans over it too).
+struct World {
     static let now: Int64 = 1_800_000_000
     static let day: Int64 = 86_400
 
@@ -72,12 +72,12 @@ private struct World {
         self.homes = HomeObservations(homes: homes)
     }
 
-    func plan(adopt: Bool = false, now: Int64 = World.now) -> Plan {
-        Planner.plan(PlanInput(desired: desired, commit: nil, live: live, homes: homes, now: now, adopt: adopt))
+    func plan(adopt: Bool = false, now: Int64 = World.now, replace: [TargetPattern] = []) -> Plan {
+        Planner.plan(PlanInput(desired: desired, commit: nil, live: live, homes: homes, now: now, adopt: adopt, replace: replace))
     }
 }
 
-private extension Plan {
+extension Plan {
     /// "kind address: reason" per action, for compact expectations.
     var lines: [String] { actions.map { "\($0.kind.rawValue) \($0.address): \($0.reason)" } }
     func action(_ address: String) -> PlannedAction? { actions.first { $0.address == address } }
