@@ -232,6 +232,23 @@ struct PlanRenderTests {
         #expect(!PlanRenderer.json(withCommit).contains("\u{1B}"))
     }
 
+    /// A plan made with `--replace connection.*.crm`: format version 2, with `replace`.
+    static let replacing = Plan(commit: commit, desiredDigest: desired, liveDigest: live, createdAt: createdAt, adopt: false,
+                                replace: [.connection(user: nil, service: "crm"), .connection(user: "john.doe", service: nil)],
+                                actions: [PlannedAction(.rotate, .connection(user: "ana", service: "crm"), reason: "replace requested")])
+
+    @Test("JSON: the --replace patterns are written (format version 2) and read back; the text header names them")
+    func replacePatterns() throws {
+        let json = PlanRenderer.json(Self.replacing)
+        #expect(json.contains(#""format_version" : 2"#) && json.contains(#""replace" : ["#) && json.contains(#""connection.john.doe.*""#))
+        #expect(try JSONDecoder().decode(Plan.self, from: Data(json.utf8)) == Self.replacing)
+        #expect(!PlanRenderer.json(Self.plan([])).contains("replace"))
+        #expect(PlanRenderer.text(Self.replacing, color: false).hasPrefix("accessctl plan: desired sha256:"))
+        #expect(PlanRenderer.text(Self.replacing, color: false).split(separator: "\n")[0]
+            .hasSuffix(", replacing connection.*.crm, connection.john.doe.*"))
+        #expect(PlanRenderer.markdown(Self.replacing)[0].contains("replacing `connection.*.crm`, `connection.john.doe.*` (`--replace`)"))
+    }
+
     @Test("JSON: a sample plan conforms to schemas/plan.schema.json, and broken ones do not")
     func jsonSchema() throws {
         let schema = Project.root + "/schemas/plan.schema.json"
@@ -259,6 +276,7 @@ struct PlanRenderTests {
             PlanRenderer.json(Self.plan(Self.everyKind, commit: nil, adopt: true)),
             PlanRenderer.json(Self.plan([])),
             PlanRenderer.json(Self.plan(Self.hostileActions)),
+            PlanRenderer.json(Self.replacing),
         ]
         let sample = PlanRenderer.json(Self.plan(Self.everyKind))
         func broken(_ from: String, _ to: String) -> String {
@@ -275,11 +293,13 @@ struct PlanRenderTests {
             broken("\"old\" : null", "\"old\" : 3"),
             broken("\"conflicts\" : 1", "\"conflicts\" : -1"),
             broken("\"drift\" : 1,", ""),
+            PlanRenderer.json(Self.replacing).replacingOccurrences(of: "\"format_version\" : 2", with: "\"format_version\" : 1"),
+            PlanRenderer.json(Self.replacing).replacingOccurrences(of: "connection.*.crm", with: "connection.*.c*"),
         ]
         let input = "{\"valid\": [" + valid.joined(separator: ",") + "], \"invalid\": [" + invalid.joined(separator: ",") + "]}"
         let result = try Command.run("/usr/bin/python3", ["-c", script, schema], stdin: input)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("checked 4 valid, 8 invalid"))
+        #expect(result.stdout.contains("checked 5 valid, 10 invalid"))
     }
 
     // MARK: Markdown
