@@ -13,6 +13,14 @@ import Glibc
 struct ReplaceTests {
     typealias Setup = ApplyCommandTests.Setup
 
+    /// A server after its first apply (every key issued), and its keys.
+    static func applied(_ scratch: Scratch, firstUID: Int) throws -> (Setup, [String: (key: Secret, token: String)]) {
+        let setup = try Setup(scratch, firstUID: firstUID)
+        let first = try setup.apply()
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        return (setup, try keys(setup))
+    }
+
     /// The key of each connection (user, service) in the database, and its token id.
     static func keys(_ setup: Setup) throws -> [String: (key: Secret, token: String)] {
         var result: [String: (key: Secret, token: String)] = [:]
@@ -74,9 +82,7 @@ struct ReplaceTests {
     @Test("--replace connection.*.crm rotates every key of crm and nothing else: old tokens revoked, new ones in the files, audited and counted")
     func byService() throws {
         try Scratch.with { scratch in
-            let setup = try Setup(scratch, firstUID: 29000)
-            #expect(try setup.apply().status == 0)
-            let before = try Self.keys(setup)
+            let (setup, before) = try Self.applied(scratch, firstUID: 29000)
             let crm = Set(before.keys.filter { $0.hasSuffix(".crm") })
             #expect(crm.count >= 3 && crm.count < before.count)
 
@@ -113,9 +119,7 @@ struct ReplaceTests {
     @Test("--replace connection.<dotted user>.* rotates that user's keys only; a failed revocation keeps the old key listed until a later run revokes it")
     func byUserAndFailedRevocation() throws {
         try Scratch.with { scratch in
-            let setup = try Setup(scratch, firstUID: 29100)
-            #expect(try setup.apply().status == 0)
-            let before = try Self.keys(setup)
+            let (setup, before) = try Self.applied(scratch, firstUID: 29100)
             let omar = Set(before.keys.filter { $0.hasPrefix("connection.omar.haddad.") })
             #expect(omar.count == 2)
             try setup.mock.faults(["revoke_error_rate": 1])
@@ -138,9 +142,7 @@ struct ReplaceTests {
     @Test("a saved plan carries its replacements: plan --out --replace, then apply FILE rotates the same keys; --replace with FILE is a usage error")
     func savedPlan() throws {
         try Scratch.with { scratch in
-            let setup = try Setup(scratch, firstUID: 29200)
-            #expect(try setup.apply().status == 0)
-            let before = try Self.keys(setup)
+            let (setup, before) = try Self.applied(scratch, firstUID: 29200)
             let targeted = Set(before.keys.filter { $0.hasPrefix("connection.ana.garcia.") || $0.hasSuffix(".purchase_orders") })
             let saved = scratch.path("replace.plan")
             let plan = try setup.plan("--out", saved, "--replace", "connection.ana.garcia.*", "--replace", "connection.*.purchase_orders",
