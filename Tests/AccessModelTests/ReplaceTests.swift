@@ -101,6 +101,16 @@ struct ReplaceTests {
         #expect(world.plan(replace: [try Self.pattern("connection.carol.*")]).actions.isEmpty)
     }
 
+    @Test("through a live snapshot (CI) a replace plans the same rotations as against the database")
+    func snapshot() throws {
+        var world = World.base()
+        world.converge()
+        let replace = [try Self.pattern("connection.*.crm"), try Self.pattern("connection.alice.*")]
+        let (live, homes) = LiveSnapshot.make(live: world.live, homes: world.homes, lastAppliedCommit: nil, now: World.now).restore()
+        let restored = Planner.plan(PlanInput(desired: world.desired, live: live, homes: homes, now: World.now, replace: replace))
+        #expect(restored.actions == world.plan(replace: replace).actions && restored.summary.keysToRotate == 2)
+    }
+
     @Test("what is planned otherwise keeps its action: expiry, retries, new connections and disconnects win")
     func otherActionsWin() throws {
         var world = World.base()
