@@ -47,7 +47,8 @@ struct ExplainCommand: ParsableCommand {
             variable and lifetime, the groups granting and connecting it, and every connected \
             user with the reason and the granting groups.
 
-            Reads the desired state at any ref (no database, no service). Exit codes: 0 ok, \
+            Reads the desired state at any ref (no service); with a database configured, also \
+            the holds of this server that cut the user or service off. Exit codes: 0 ok, \
             1 unknown user, group or service (with a "did you mean") or invalid repository, \
             64 usage error.
             """
@@ -60,6 +61,19 @@ struct ExplainCommand: ParsableCommand {
     @OptionGroup var repository: RepoOptions
     @OptionGroup var server: ServerOptions
     @Option(name: .long, help: "Output format: text or json.") var format: OutputFormat = .text
+
+    /// With a database configured, the holds of this server that cut the explained user (or
+    /// service) off, whatever the repository says.
+    func printHolds(_ applies: (Hold) -> Bool) {
+        let config = (try? ServerConfig.load(path: server.config)) ?? ServerConfig()
+        guard let database = server.database ?? config.database,
+              let holds = try? Custody.holdsInForce(database: database).filter(applies), !holds.isEmpty else { return }
+        print("held on this server (keys revoked until `accessctl release`):")
+        for hold in holds {
+            print("  \(hold.target.address.escapingControlCharacters) by \(hold.placedBy.escapingControlCharacters): "
+                + hold.reason.escapingControlCharacters)
+        }
+    }
 
     func validate() throws {
         guard Self.kinds.contains(kind) else {
@@ -77,12 +91,14 @@ struct ExplainCommand: ParsableCommand {
         case "user":
             guard let explanation = Queries.explain(user: id, in: state) else { try unknown(.unknownUser(id)) }
             format == .json ? printJSON(explanation) : print(QueryRenderer.text(explanation), terminator: "")
+            if format == .text { printHolds { $0.kind == .user ? $0.name == id : explanation.connections.map(\.service).contains($0.name) } }
         case "group":
             guard let explanation = Queries.explain(group: id, in: state) else { try unknown(.unknownGroup(id)) }
             format == .json ? printJSON(explanation) : print(QueryRenderer.text(explanation), terminator: "")
         default:
             guard let explanation = Queries.explain(service: id, in: state) else { try unknown(.unknownService(id)) }
             format == .json ? printJSON(explanation) : print(QueryRenderer.text(explanation), terminator: "")
+            if format == .text { printHolds { $0.kind == .service && $0.name == id } }
         }
     }
 }

@@ -20,7 +20,7 @@ extension PlanRenderer {
         Document(
             formatVersion: plan.formatVersion, commit: plan.commit, desiredDigest: plan.desiredDigest,
             liveDigest: plan.liveDigest, createdAt: plan.createdAt, adopt: plan.adopt, replace: plan.replace.map(\.address),
-            summary: plan.summary,
+            holds: plan.holds ?? [], summary: plan.summary,
             actions: plan.actions.map {
                 Document.Action(kind: $0.kind, address: $0.address, reason: $0.reason,
                                 changes: $0.changes.map { .init(field: $0.field, old: $0.old, new: $0.new) })
@@ -58,6 +58,8 @@ extension PlanRenderer {
         var adopt: Bool
         /// Written only when not empty (a plan of format version 2).
         var replace: [String]
+        /// The holds in force; written only when there are any.
+        var holds: [Hold]
         var summary: PlanSummary
         var actions: [Action]
 
@@ -70,6 +72,7 @@ extension PlanRenderer {
             try c.encode(createdAt, forKey: .createdAt)
             try c.encode(adopt, forKey: .adopt)
             if !replace.isEmpty { try c.encode(replace, forKey: .replace) }
+            if !holds.isEmpty { try c.encode(holds, forKey: .holds) }
             try c.encode(summary, forKey: .summary)
             try c.encode(actions, forKey: .actions)
         }
@@ -80,7 +83,7 @@ extension PlanRenderer {
             case desiredDigest = "desired_digest"
             case liveDigest = "live_digest"
             case createdAt = "created_at"
-            case adopt, replace, summary, actions
+            case adopt, replace, holds, summary, actions
         }
     }
 }

@@ -56,6 +56,8 @@ struct HoldTests {
             let plan = try setup.plan("--detailed-exitcode")
             #expect(plan.status == 0)
             #expect(plan.stdout.contains("user.\(user.id)  by ") && plan.stdout.contains("laptop stolen, ticket SEC-42"), "\(plan.stdout)")
+            let explain = try setup.server.accessctl(["explain", "user", user.id, "--config", setup.server.config])
+            #expect(explain.stdout.contains("held on this server") && explain.stdout.contains("laptop stolen, ticket SEC-42"), "\(explain.stdout)")
             let status = try setup.server.accessctl(["status", "--config", setup.server.config])
             #expect(status.stdout.contains("holds:") && status.stdout.contains("user.\(user.id)"), "\(status.stdout)")
             #expect(status.status == 0, "warnings alone do not fail status")
@@ -153,6 +155,26 @@ struct HoldTests {
             try FileManager.default.copyItem(atPath: scratch.path("backup.db"), toPath: setup.server.database)
             let plan = try setup.plan("--detailed-exitcode")
             #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+        }
+    }
+}
+
+extension HoldTests {
+    @Test("golden: a plan with a hold in force, in text and JSON (made-up keys, a fixed clock)")
+    func golden() async throws {
+        try await Scratch.with { scratch in
+            let server = try PlanCommandTests.Server(scratch)
+            try await server.converge()
+            let environment = ["ACCESSCTL_NOW": String(PlanCommandTests.now), "SUDO_USER": ""]
+            let hold = try server.acme.accessctl(["hold", "user", "omar.haddad", "--reason", "phished, SEC-7", "--config", server.config],
+                                                 environment: environment)
+            #expect(hold.status == 0, "\(hold.stderr)")
+            for (format, file) in [("text", "plan-hold.txt"), ("json", "plan-hold.json")] {
+                let result = try server.acme.accessctl(["plan", "--config", server.config, "--format", format], environment: environment)
+                #expect(result.status == 0, "\(result.stderr)")
+                try PlanCommandTests.expectGolden(file, result.stdout, scratch: scratch)
+                PlanCommandTests.expectNoSecrets([result.stdout, result.stderr], keys: try server.keys())
+            }
         }
     }
 }

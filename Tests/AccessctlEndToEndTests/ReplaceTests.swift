@@ -24,7 +24,7 @@ struct ReplaceTests {
     /// The key of each connection (user, service) in the database, and its token id.
     static func keys(_ setup: Setup) throws -> [String: (key: Secret, token: String)] {
         var result: [String: (key: Secret, token: String)] = [:]
-        for row in try LiveStore.snapshot(path: setup.server.database).connections {
+        for row in try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing).connections {
             result[Target.connection(user: row.user, service: row.service).address] = (try #require(row.apiKey), try #require(row.tokenID))
         }
         return result
@@ -60,12 +60,12 @@ struct ReplaceTests {
                 #expect(live.contains(old.token) && file.contains(old.key.fingerprint), "\(address)")
             }
         }
-        #expect(try LiveStore.snapshot(path: setup.server.database).retiredTokens.isEmpty)
+        #expect(try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing).retiredTokens.isEmpty)
     }
 
     /// The counts and audit rows of the newest run.
     static func lastRun(_ setup: Setup) throws -> (counts: [String: Int], audit: [String]) {
-        let store = try LiveStore(path: setup.server.database)
+        let store = try LiveStore(path: setup.server.database, sealing: setup.server.sealing)
         defer { try? store.close() }
         let run = try #require(try store.runs(limit: 1).first)
         let audit = try store.auditLog(run: try #require(run.id)).map { "\($0.action) \($0.address): \($0.detail ?? "")" }
@@ -127,7 +127,7 @@ struct ReplaceTests {
             #expect(failing.status == 3, "\(failing.stdout)\(failing.stderr)")
             #expect(failing.stderr.contains("revocation failed (retried next run)"))
             // The new keys are in the file already; the old ones stay live and queued.
-            let state = try LiveStore.snapshot(path: setup.server.database)
+            let state = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
             #expect(Set(state.retiredTokens.map(\.tokenID)) == Set(omar.map { before[$0]!.token }))
             #expect(try Self.fileFingerprints(setup, user: "omar.haddad").isDisjoint(with: omar.map { before[$0]!.key.fingerprint }))
             let pending = try setup.plan()
@@ -179,8 +179,8 @@ struct ReplaceTests {
                     "\(empty.stderr)")
             #expect(try setup.apply().status == 0)
             let tokens = try setup.mock.liveTokens()
-            let database = try LiveStore.snapshot(path: setup.server.database)
-            let runs = try LiveStore(path: setup.server.database).runs(limit: 10).count
+            let database = try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing)
+            let runs = try LiveStore(path: setup.server.database, sealing: setup.server.sealing).runs(limit: 10).count
             let cases: [([String], String)] = [
                 (["--replace", "connection.*.nosuch"], "--replace connection.*.nosuch matches no connection with a key: no connection of service nosuch has a key"),
                 (["--replace", "connection.*.crn"], "no connection of service crn has a key; did you mean 'crm'?"),
@@ -209,8 +209,8 @@ struct ReplaceTests {
                 }
             }
             #expect(try setup.mock.liveTokens() == tokens)
-            #expect(try LiveStore.snapshot(path: setup.server.database) == database)
-            #expect(try LiveStore(path: setup.server.database).runs(limit: 10).count == runs, "a refused --replace must not record a run")
+            #expect(try LiveStore.snapshot(path: setup.server.database, sealing: setup.server.sealing) == database)
+            #expect(try LiveStore(path: setup.server.database, sealing: setup.server.sealing).runs(limit: 10).count == runs, "a refused --replace must not record a run")
         }
     }
 

@@ -97,3 +97,11 @@ extension ApplyError {
         }
     }
 }
+
+extension Custody {
+    /// The holds in force in the database at `path` (none when there is no database yet),
+    /// read-only and without the master key: for `explain`.
+    public static func holdsInForce(database: String) throws(LiveStoreError) -> [Hold] {
+        try LiveStore.snapshot(path: database, sealing: .withoutKeys).holds
+    }
+}
