@@ -18,7 +18,7 @@ extension LiveStore {
     /// (mode 0600), checked (`PRAGMA integrity_check`), synced and renamed to `out`. Keys stay
     /// as they are stored (sealed, unless the database is configured `encryption: none`).
     /// Refuses an existing `out`; a crash leaves no `out`, at worst a `.<name>.partial-<pid>`
-    /// file beside it. The copy is a single file (journal mode DELETE) that opens like the original.
+    /// file beside it, which the next backup to the same name removes. The copy is a single file (journal mode DELETE) that opens like the original.
     public static func backup(path: String, to out: String, now: Int64, actor: String) throws(LiveStoreError) -> BackupReport {
         guard case .present(let identity) = try DatabaseFile.lookupForReading(path) else {
             throw LiveStoreError("there is no database at \(path) to back up")
@@ -28,7 +28,15 @@ extension LiveStore {
         }
         let directory = DatabaseFile.directory(of: out)
         let name = out.split(separator: "/").last.map(String.init) ?? out
-        let temporary = (directory == "/" ? "" : directory) + "/.\(name).partial-\(OS.processID)"
+        let prefix = (directory == "/" ? "" : directory) + "/.\(name).partial-"
+        let temporary = prefix + String(OS.processID)
+        // What a killed backup to the same file left behind: its process is gone.
+        for entry in (try? Files.directoryEntries(atPath: directory)) ?? [] where entry.hasPrefix(".\(name).partial-") {
+            let pid = entry.dropFirst(".\(name).partial-".count).prefix { $0.isNumber }
+            if let pid = Int32(pid), !OS.processExists(pid) {
+                try? FileManager.default.removeItem(atPath: (directory == "/" ? "" : directory) + "/" + entry)
+            }
+        }
         var notices: [String] = []
         do { _ = try DatabaseFile.prepareForWriting(temporary, notices: &notices) } catch {
             throw LiveStoreError("cannot create the backup \(out): \(error.message)")

@@ -190,6 +190,21 @@ struct KeyCustodyTests {
         }
     }
 
+    /// Runs accessctl with `arguments` and SIGKILLs it after `milliseconds` if it is still
+    /// running; returns whether it was killed.
+    static func killed(_ arguments: [String], after milliseconds: Int) throws -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Project.accessctl)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(useconds_t(milliseconds * 1000))
+        let running = process.isRunning
+        if running { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return running
+    }
+
     /// A database of `count` connections with plain keys, and the keys.
     static func plainDatabase(_ path: String, count: Int) throws -> [String: String] {
         let store = try LiveStore(path: path, sealing: .plaintext)
@@ -234,17 +249,7 @@ struct KeyCustodyTests {
             try scratch.write("none.yaml", "{}\n")
             var killed = 0
             for delay in [5, 20, 40, 60, 90, 120, 160, 220, 300] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: Project.accessctl)
-                process.arguments = rekey
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                usleep(useconds_t(delay * 1000))
-                if process.isRunning {
-                    kill(process.processIdentifier, SIGKILL)
-                    killed += 1
-                }
-                process.waitUntilExit()
+                if try Self.killed(rekey, after: delay) { killed += 1 }
                 try Self.expectWhole(database, keys: keys, candidates: [first, second], "killed after \(delay) ms")
                 // A finished rekey is undone for the next round, so each round starts sealed or plain.
                 if case .sealed(let id) = try LiveStore(path: database, sealing: .withoutKeys).custody(), id == second.id {
@@ -258,6 +263,41 @@ struct KeyCustodyTests {
             #expect(finish.status == 0, "\(finish.stderr)")
             try Self.expectWhole(database, keys: keys, candidates: [second], "after a full run")
             try Self.expectNoKey(in: database, keys: Array(keys.values.prefix(50)), "after the rekey")
+        }
+    }
+}
+
+extension KeyCustodyTests {
+    @Test("SIGKILL during state backup: no backup file at all, or a whole one that opens with every key; the database is untouched")
+    func killedBackup() throws {
+        try Scratch.with { scratch in
+            let database = scratch.path("live.db")
+            let keys = try Self.plainDatabase(database, count: 20_000)
+            try scratch.write("none.yaml", "encryption: none\n")
+            var killed = 0
+            for (round, delay) in [2, 10, 25, 50, 100, 200].enumerated() {
+                let out = scratch.path("backup-\(round).db")
+                if try Self.killed(["state", "backup", "--database", database, "--config", scratch.path("none.yaml"), "--out", out],
+                                   after: delay) { killed += 1 }
+                if FileManager.default.fileExists(atPath: out) {
+                    try Self.expectWhole(out, keys: keys, candidates: [], "backup killed after \(delay) ms")
+                }
+            }
+            #expect(killed > 0, "at least one backup was killed mid-way")
+            // The live file's contents are the same (a finished backup only appends its record
+            // to custody_log, through the WAL).
+            let state = try LiveStore.snapshot(path: database, sealing: .plaintext)
+            #expect(Dictionary(uniqueKeysWithValues: state.connections.map { ($0.user, $0.apiKey?.revealed ?? "") }) == keys)
+            // A backup to each name again completes and clears what the killed ones left.
+            for round in 0..<6 {
+                let out = scratch.path("backup-\(round).db")
+                try? FileManager.default.removeItem(atPath: out)
+                let again = try Command.run(Project.accessctl, ["state", "backup", "--database", database, "--config",
+                                                                scratch.path("none.yaml"), "--out", out])
+                #expect(again.status == 0, "\(again.stderr)")
+                #expect(again.stderr.contains("keys IN PLAIN TEXT"), "\(again.stderr)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.root).filter { $0.contains(".partial-") } == [])
         }
     }
 }
