@@ -35,8 +35,11 @@ extension GitRepository {
     /// that file.
     /// When the server asks for credentials, each of these is tried at most
     /// once per URL, in this order:
-    /// - for SSH, the keys of the SSH agent, if `credentials` says there is
-    ///   one, as the user named in the URL, or `git`;
+    /// - for SSH, the private key file of `credentials` if it names one, else
+    ///   the keys of the SSH agent if it says there is one, as the user named
+    ///   in the URL, or `git`. A key file is checked before anything connects
+    ///   (a regular file, not a link, that only its owner can read, holding a
+    ///   private key without a passphrase);
     /// - for HTTPS, the user name (or the user named in the URL) and password
     ///   of `credentials`. They are never sent over plain `http://`.
     ///
@@ -49,6 +52,8 @@ extension GitRepository {
     /// - returns: The id of the fetched commit, which `ref` now names.
     /// - throws: A ``GitError`` with libgit2's message if the remote cannot be
     ///   reached, authentication fails, or the download fails; with code
+    ///   `GIT_EAUTH` and a message naming the file if the SSH key file is
+    ///   unfit (before connecting); with code
     ///   `GIT_ENOTFOUND` if the remote has no such branch; with code
     ///   `GIT_EINVALIDSPEC` if `branch` or `ref` is not a valid reference name.
     ///   After an error, every reference is as it was.
@@ -65,13 +70,16 @@ extension GitRepository {
         }
 
         try expectLocalDirectory(url, operation)
+        let keyFile = try credentials.sshKeyFile.map { (path) throws(GitError) in
+            try SSHKeyFile.check(path: path, operation: operation)
+        }
 
         var remote: OpaquePointer?
         try check(git_remote_create_anonymous(&remote, repo, url), operation)
         guard let remote else { throw .noResult(operation) }
         defer { git_remote_free(remote) }
 
-        let context = FetchContext(url: url, credentials: CredentialState(credentials),
+        let context = FetchContext(url: url, credentials: CredentialState(credentials, keyFile: keyFile),
                                    knownHostsPath: credentials.knownHostsPath)
         let shown = redactingPassword(in: url)
         // A failure of libgit2 in plain words, unless one of the callbacks already said it so.
@@ -218,17 +226,22 @@ public struct GitCredentials: Sendable, Equatable, CustomStringConvertible, Cust
     /// The password or token for HTTPS (`ACCESSCTL_GIT_PASSWORD`).
     public var password: String?
     /// Whether an SSH agent is there (`SSH_AUTH_SOCK` is set); libgit2 asks it for keys
-    /// through the process's own `SSH_AUTH_SOCK`.
+    /// through the process's own `SSH_AUTH_SOCK`. Not asked when there is an ``sshKeyFile``.
     public var hasAgent: Bool
+    /// The private key (a deploy key without a passphrase, such as a systemd credential) that
+    /// SSH authenticates with, through libgit2's key-file credential; nil: the SSH agent.
+    /// Only its path is held here, never its contents.
+    public var sshKeyFile: String?
     /// The known_hosts file libgit2 checks host keys against (`$HOME/.ssh/known_hosts` of this
     /// process), read to say why a host key was refused; nil: libgit2's own words.
     public var knownHostsPath: String?
 
     public init(username: String? = nil, password: String? = nil, hasAgent: Bool = false,
-                knownHostsPath: String? = nil) {
+                sshKeyFile: String? = nil, knownHostsPath: String? = nil) {
         self.username = username
         self.password = password
         self.hasAgent = hasAgent
+        self.sshKeyFile = sshKeyFile
         self.knownHostsPath = knownHostsPath
     }
 
@@ -238,7 +251,7 @@ public struct GitCredentials: Sendable, Equatable, CustomStringConvertible, Cust
     /// The credentials without the password.
     public var description: String {
         "GitCredentials(username: \(username ?? "nil"), password: \(password == nil ? "nil" : "***"), "
-            + "hasAgent: \(hasAgent), knownHostsPath: \(knownHostsPath ?? "nil"))"
+            + "hasAgent: \(hasAgent), sshKeyFile: \(sshKeyFile ?? "nil"), knownHostsPath: \(knownHostsPath ?? "nil"))"
     }
 
     public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
@@ -250,6 +263,8 @@ enum CredentialChoice: Equatable {
     case username(String)
     /// The keys of the SSH agent, for `user`.
     case sshAgent(user: String)
+    /// The private key in the file at `path` (no passphrase), for `user`.
+    case sshKeyFile(user: String, path: String)
     /// A user name and password for HTTPS.
     case userPassword(user: String, password: String)
     /// Nothing (more) to try: fail with this message.
@@ -279,17 +294,22 @@ final class CredentialState {
     let password: String?
     /// ``GitCredentials/hasAgent``.
     let hasAgent: Bool
+    /// ``GitCredentials/sshKeyFile``, checked.
+    let keyFile: SSHKeyFile?
     private var tried: Set<String> = []
 
-    init(username: String?, password: String?, hasAgent: Bool) {
+    init(username: String?, password: String?, hasAgent: Bool, keyFile: SSHKeyFile? = nil) {
         self.username = username
         self.password = password
         self.hasAgent = hasAgent
+        self.keyFile = keyFile
     }
 
-    /// The state for `credentials`, with nothing tried yet.
-    convenience init(_ credentials: GitCredentials) {
-        self.init(username: credentials.username, password: credentials.password, hasAgent: credentials.hasAgent)
+    /// The state for `credentials`, whose key file is `keyFile` once checked, with nothing
+    /// tried yet.
+    convenience init(_ credentials: GitCredentials, keyFile: SSHKeyFile?) {
+        self.init(username: credentials.username, password: credentials.password, hasAgent: credentials.hasAgent,
+                  keyFile: keyFile)
     }
 
     /// The next credential to offer for `url`.
@@ -306,8 +326,16 @@ final class CredentialState {
             if allowed.contains(.username) && !allowed.contains(.sshKey) {
                 return .username(user ?? "git")
             }
+            if allowed.contains(.sshKey), let keyFile {
+                if tried.insert("key file " + url).inserted { return .sshKeyFile(user: user ?? "git", path: keyFile.path) }
+                let key = keyFile.publicKey.map { " (\($0))" } ?? ""
+                return .refuse("authentication to \(shown) failed: the server refused the SSH key in \(keyFile.path)\(key); "
+                    + "register its public half (`ssh-keygen -y -f \(keyFile.path)` prints it) as a read-only deploy key "
+                    + "of the repository, as the user named in `remote` (\(user ?? "git"))")
+            }
             if allowed.contains(.sshKey) && !hasAgent {
-                return .refuse("\(shown) requires an SSH key, but SSH_AUTH_SOCK names no SSH agent")
+                return .refuse("\(shown) requires an SSH key, but no key file is configured (`ssh_key_file`) "
+                    + "and SSH_AUTH_SOCK names no SSH agent")
             }
             if allowed.contains(.sshKey) && tried.insert("agent " + url).inserted {
                 return .sshAgent(user: user ?? "git")
@@ -366,6 +394,8 @@ private func acquireCredential(
         return git_credential_username_new(out, user)
     case .sshAgent(let user):
         return git_credential_ssh_key_from_agent(out, user)
+    case .sshKeyFile(let user, let path):
+        return git_credential_ssh_key_new(out, user, nil, path, nil)
     case .userPassword(let user, let password):
         return git_credential_userpass_plaintext_new(out, user, password)
     case .refuse(let message):

@@ -292,7 +292,8 @@ struct CredentialTests {
     func sshWithoutAgent() {
         let state = CredentialState(username: "u", password: "p", hasAgent: false)
         #expect(state.next(url: "ssh://git@h/r", usernameFromURL: "git", allowed: [agent, userpass])
-            == .refuse("ssh://git@h/r requires an SSH key, but SSH_AUTH_SOCK names no SSH agent"))
+            == .refuse("ssh://git@h/r requires an SSH key, but no key file is configured (`ssh_key_file`) "
+                + "and SSH_AUTH_SOCK names no SSH agent"))
     }
 
     @Test("HTTPS: the environment's user and password once per URL")
