@@ -6,8 +6,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Packages the build needs (C libraries through pkg-config, git for tests and demo).
 BUILD_PACKAGES=(pkg-config libgit2-dev libyaml-dev libsqlite3-dev git ca-certificates)
 # Packages the test script needs on top (JSON Schema checks with YAML 1.2 semantics; GNU
-# time for the peak memory of hostile inputs; openssl for a self-signed TLS service).
-TEST_PACKAGES=(python3 python3-jsonschema python3-ruamel.yaml sudo openssh-client systemd time openssl sqlite3)
+# time for the peak memory of hostile inputs; openssl for a self-signed TLS service;
+# openssh-server for fetches from a real sshd on the loopback interface; sqlite3 for
+# reading the database as an operator would, in tests and the demo).
+TEST_PACKAGES=(python3 python3-jsonschema python3-ruamel.yaml sudo openssh-client openssh-server systemd time openssl sqlite3)
 # Packages for the CI examples: scripts/check-ci-examples needs a venv for actionlint
 # (from PyPI), shellcheck (the workflow's run: scripts, examples/ci/pr-check.sh) and dash;
 # the workflow's comment step is tested against a stand-in gh that uses jq.

@@ -92,8 +92,10 @@ struct RepoOptions: ParsableArguments {
     func fetchIfAsked(_ fetch: Bool, _ config: ServerConfig) throws {
         guard fetch else { return }
         do {
-            let commit = try Fetcher.fetch(config: config,
-                                           credentials: GitCredentials(environment: ProcessInfo.processInfo.environment))
+            let environment = ProcessInfo.processInfo.environment
+            var credentials = GitCredentials(environment: environment)
+            credentials.sshKeyFile = try config.sshKeyFilePath(credentialsDirectory: environment["CREDENTIALS_DIRECTORY"])
+            let commit = try Fetcher.fetch(config: config, credentials: credentials)
             writeStandardError("fetched \(config.branch ?? "main") at \(commit.prefix(12))\n")
         } catch {
             printError(error.message)

@@ -1,6 +1,7 @@
 import TokenExchange
 import TokenProtocol
 import Reconciler
+import DesiredRepo
 import AccessModel
 import Foundation
 import HelperProtocol
@@ -119,37 +120,26 @@ struct SystemdTests {
         #expect(unit.value("Install", "WantedBy") == "timers.target")
     }
 
-    @Test("accessctl-ssh-agent runs the command with the deploy key in a private agent and passes its exit status on")
-    func sshAgentWrapper() throws {
-        let wrapper = Project.root + "/examples/systemd/accessctl-ssh-agent"
-        for tool in ["/usr/bin/ssh-keygen", "/usr/bin/ssh-agent", "/usr/bin/ssh-add"] {
-            try #require(FileManager.default.isExecutableFile(atPath: tool), "\(tool) is missing: install openssh-client")
+    /// The deploy key is a credential of the unit that accessctl reads itself (ssh_key_file);
+    /// there is no agent wrapper any more. (Fetching with it from a real sshd: SSHKeyFileTests.)
+    @Test("the deploy key: config.yaml names the credential the docs load, and nothing names an agent wrapper")
+    func deployKeyCredential() throws {
+        let config = try ServerConfig.parse(Array(Data(contentsOf: URL(fileURLWithPath: Self.config))), path: "config.yaml")
+        #expect(config.sshKeyFile == "$CREDENTIALS_DIRECTORY/git_deploy_key")
+        #expect(try config.sshKeyFilePath(credentialsDirectory: "/run/credentials/accessctl-apply.service")
+            == "/run/credentials/accessctl-apply.service/git_deploy_key")
+        #expect(throws: RepoReadError.self) { try config.sshKeyFilePath(credentialsDirectory: nil) }
+        let operations = try String(contentsOfFile: Project.root + "/docs/operations.md", encoding: .utf8)
+        #expect(operations.contains("LoadCredential=git_deploy_key:/etc/accessctl/credentials/git_deploy_key\n"))
+        #expect(operations.contains("LoadCredentialEncrypted=git_deploy_key:/etc/accessctl/credentials/git_deploy_key.cred\n"))
+        #expect(!FileManager.default.fileExists(atPath: Project.root + "/examples/systemd/accessctl-ssh-agent"))
+        for file in [Self.service, Self.config, Project.root + "/docs/operations.md"] {
+            #expect(try !String(contentsOfFile: file, encoding: .utf8).contains("accessctl-ssh-agent"), "\(file)")
         }
-        try #require(FileManager.default.isExecutableFile(atPath: wrapper), "\(wrapper) is not executable")
-        try Scratch.with { scratch in
-            try FileManager.default.createDirectory(atPath: scratch.path("credentials"), withIntermediateDirectories: true)
-            let key = scratch.path("credentials/git_deploy_key")
-            let keygen = try Command.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f", key])
-            try #require(keygen.status == 0, "\(keygen.stderr)")
-            let fingerprint = try Command.run("/usr/bin/ssh-keygen", ["-lf", key + ".pub"]).stdout.split(separator: " ")
-            try #require(fingerprint.count > 2)
-            let credentials = ["CREDENTIALS_DIRECTORY": scratch.path("credentials")]
-
-            // The command sees an agent holding exactly the deploy key.
-            let listed = try Command.run(wrapper, ["-l"], environment: credentials.merging(["ACCESSCTL": "/usr/bin/ssh-add"]) { $1 })
-            #expect(listed.status == 0, "\(listed.stdout)\(listed.stderr)")
-            #expect(listed.stdout.split(separator: "\n").map { $0.split(separator: " ")[1] } == [fingerprint[1]], "\(listed.stdout)")
-
-            // Its exit status is the wrapper's (3: partly applied, 4: refused, ...).
-            let three = try Command.run(wrapper, ["-c", "exit 3"], environment: credentials.merging(["ACCESSCTL": "/bin/sh"]) { $1 })
-            #expect(three.status == 3, "\(three.stderr)")
-
-            // Without the credential it says so and runs nothing.
-            try FileManager.default.removeItem(atPath: key)
-            let missing = try Command.run(wrapper, ["-c", "echo ran"], environment: credentials.merging(["ACCESSCTL": "/bin/sh"]) { $1 })
-            #expect(missing.status == 1 && missing.stdout.isEmpty, "\(missing.stdout)\(missing.stderr)")
-            #expect(missing.stderr.contains("git_deploy_key"), "\(missing.stderr)")
-        }
+        // An absolute path is taken as it is.
+        var absolute = ServerConfig()
+        absolute.sshKeyFile = "/etc/accessctl/deploy_key"
+        #expect(try absolute.sshKeyFilePath(credentialsDirectory: nil) == "/etc/accessctl/deploy_key")
     }
 
     // MARK: config.yaml
@@ -193,7 +183,7 @@ struct SystemdTests {
         // Every key of the parser appears in the example and in the schema.
         let text = String(decoding: bytes, as: UTF8.self)
         let schema = try String(contentsOfFile: Self.schema, encoding: .utf8)
-        for key in ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards",
+        for key in ["repository", "remote", "ssh_key_file", "branch", "database", "helper", "allowed_signers", "guards",
                     "max_removal_percent", "min_removal", "http", "concurrency", "connect_timeout_seconds", "timeout_seconds", "ca_file",
                     "secret_origins", "key_file", "encryption"] {
             #expect(text.range(of: "(?m)^\\s*\(key):", options: .regularExpression) != nil, "\(key) is not in examples/config.yaml")
@@ -249,6 +239,12 @@ struct SystemdTests {
         "database: live.db\n",
         "repository: /var/lib/accessctl/../../etc/access.git\n",
         "allowed_signers: ../allowed_signers\n",
+        "ssh_key_file: git_deploy_key\n",
+        "ssh_key_file: /etc/accessctl/../key\n",
+        "ssh_key_file: $CREDENTIALS_DIRECTORY/\n",
+        "ssh_key_file: $CREDENTIALS_DIRECTORY/a/b\n",
+        "ssh_key_file: $CREDENTIALS_DIRECTORY/..\n",
+        "ssh_key_file: $HOME/.ssh/id_ed25519\n",
         "branch: \"-main\"\n",
         "branch: \"release 1\"\n",
         "branch: \"a:b\"\n",

@@ -14,6 +14,10 @@ public struct ServerConfig: Sendable, Equatable {
     /// The desired-state repository (a bare clone is enough).
     public var repository: String?
     public var remote: String?
+    /// `ssh_key_file`: the private deploy key an SSH `remote` is fetched with, as written: an
+    /// absolute path, or `$CREDENTIALS_DIRECTORY/<name>` (see ``sshKeyFilePath(credentialsDirectory:)``).
+    /// Not read with the configuration: a systemd credential exists only while the service runs.
+    public var sshKeyFile: String?
     public var branch: String?
     public var database: String?
     /// The helper command; the verb is appended.
@@ -47,7 +51,7 @@ public struct ServerConfig: Sendable, Equatable {
 
     public init() {}
 
-    static let keys = ["repository", "remote", "branch", "database", "helper", "allowed_signers", "guards", "http",
+    static let keys = ["repository", "remote", "ssh_key_file", "branch", "database", "helper", "allowed_signers", "guards", "http",
                        "secret_origins", "key_file", "encryption"]
     static let guardKeys = ["max_removal_percent", "min_removal"]
     static let httpKeys = ["concurrency", "connect_timeout_seconds", "timeout_seconds", "ca_file"]
@@ -83,6 +87,7 @@ public struct ServerConfig: Sendable, Equatable {
             }
             config.repository = path("repository")?.value
             config.remote = f.string("remote", into: &d)?.value
+            config.sshKeyFile = sshKeyFile(f, into: &d)
             config.branch = f.string("branch", into: &d)?.value
             config.database = path("database")?.value
             config.allowedSigners = path("allowed_signers")?.value
@@ -136,6 +141,47 @@ public struct ServerConfig: Sendable, Equatable {
 }
 
 extension ServerConfig {
+    /// How an `ssh_key_file` names a file of the service's systemd credentials directory.
+    public static let credentialsDirectoryPrefix = "$CREDENTIALS_DIRECTORY/"
+
+    /// `ssh_key_file`: an absolute path without `..`, or `$CREDENTIALS_DIRECTORY/` and a file
+    /// name (a credential's name).
+    static func sshKeyFile(_ f: Fields, into d: inout FileDiagnostics) -> String? {
+        guard let value = f.string("ssh_key_file", into: &d) else { return nil }
+        let text = value.value
+        if text.hasPrefix(credentialsDirectoryPrefix) {
+            let name = text.dropFirst(credentialsDirectoryPrefix.count)
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                d.error(value.mark, "'ssh_key_file' must name a credential after $CREDENTIALS_DIRECTORY/, as in "
+                    + "$CREDENTIALS_DIRECTORY/git_deploy_key, not '\(text.escapingControlCharacters)'")
+                return nil
+            }
+            return text
+        }
+        guard text.hasPrefix("/"), !text.split(separator: "/").contains("..") else {
+            d.error(value.mark, "'ssh_key_file' must be an absolute path without '..' or $CREDENTIALS_DIRECTORY/<name>, "
+                + "not '\(text.escapingControlCharacters)'")
+            return nil
+        }
+        return text
+    }
+
+    /// The path of `ssh_key_file`, with `$CREDENTIALS_DIRECTORY` replaced by
+    /// `credentialsDirectory` (the variable systemd sets for a service with credentials); nil
+    /// when no key file is configured.
+    ///
+    /// - throws: When the key file is in the credentials directory but there is none.
+    public func sshKeyFilePath(credentialsDirectory: String?) throws(RepoReadError) -> String? {
+        guard let sshKeyFile, sshKeyFile.hasPrefix(Self.credentialsDirectoryPrefix) else { return sshKeyFile }
+        let name = sshKeyFile.dropFirst(Self.credentialsDirectoryPrefix.count)
+        guard let directory = credentialsDirectory, directory.hasPrefix("/") else {
+            throw RepoReadError("'ssh_key_file' is \(sshKeyFile), but CREDENTIALS_DIRECTORY is not set: run the "
+                + "command from the systemd unit, which loads the key (LoadCredential=\(name):...), or as "
+                + "docs/operations.md shows for a run by hand")
+        }
+        return (directory.hasSuffix("/") ? directory : directory + "/") + name
+    }
+
     /// `secret_origins`: a mapping from secret names to lists of origins
     /// (`https://host[:port]`, or `http://` to a loopback host).
     static func secretOrigins(_ node: Node, into d: inout FileDiagnostics) -> SecretOrigins? {
