@@ -489,7 +489,12 @@ struct SignedFetchTests {
             }
             let intruder = try setup.apply()
             #expect(intruder.status == 4)
-            #expect(intruder.stderr.contains("is signed by a key that is not in"))
+            // The unknown signer is named by its key's fingerprint, as ssh-keygen -l prints it.
+            let listed = try Command.run("/usr/bin/ssh-keygen", ["-lf", scratch.path("intruder-key.pub")]).stdout.split(separator: " ")
+            let fingerprint = try #require(listed.count > 2 ? String(listed[1]) : nil)
+            #expect(fingerprint.hasPrefix("SHA256:"))
+            #expect(intruder.stderr.contains("is signed by the ssh-ed25519 key \(fingerprint), which is not in "
+                + "\(scratch.path("allowed_signers")): add it there if this signer may change access"), "\(intruder.stderr)")
 
             try Self.commit(setup, key: "restricted-key", "signed with a key allowed for another namespace") { _ in
                 try scratch.write("repo/README.md", "changed\n")
@@ -504,7 +509,7 @@ struct SignedFetchTests {
             }
             let smuggled = try setup.apply()
             #expect(smuggled.status == 4)
-            #expect(smuggled.stderr.contains("is signed by a key that is not in \(scratch.path("allowed_signers"))"))
+            #expect(smuggled.stderr.contains("is signed by the ssh-ed25519 key \(fingerprint), which is not in \(scratch.path("allowed_signers"))"))
         }
     }
 

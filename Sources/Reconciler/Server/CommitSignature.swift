@@ -1,6 +1,7 @@
 import AccessModel
 import Foundation
 import DesiredRepo
+import GitStore
 import ProcessRunner
 
 /// Verification of a commit's SSH signature against an allowed-signers file that lives
@@ -29,7 +30,10 @@ public enum CommitSignature {
         let find = await run(["-Y", "find-principals", "-s", sigFile, "-f", allowedSigners], stdin: Data())
         let principal = find.output.split(separator: "\n").first.map(String.init)?.trimmingCharacters(in: .whitespaces)
         guard find.status == 0, let principal, !principal.isEmpty else {
-            throw SignatureError("commit \(short) is signed by a key that is not in \(allowedSigners)")
+            // The signer named by its public key's fingerprint, as `ssh-keygen -l` prints it.
+            let key = sshSignatureKey(signed.signature).map { "the \($0.type) key \($0.fingerprint)" } ?? "a key"
+            throw SignatureError("commit \(short) is signed by \(key), which is not in \(allowedSigners): "
+                + "add it there if this signer may change access")
         }
         let check = await run(["-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sigFile], stdin: Data(signed.payload))
         guard check.status == 0 else {
