@@ -129,6 +129,9 @@ func writeStandardError(_ text: String) {
 
 /// The clock of every command: `ACCESSCTL_NOW` (unix seconds, for tests and reproducible
 /// demos) or the system time; read here, at the edge.
+/// A variable of the process environment (read here, at the edge, and nowhere in the libraries).
+func environmentValue(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
+
 /// Who runs the command, for the records of holds, releases, rekeys and backups: the
 /// account, and the account that ran sudo when there is one (`alice via sudo as root`).
 func operatorName() -> String {

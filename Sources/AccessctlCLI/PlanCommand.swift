@@ -34,7 +34,12 @@ struct ServerOptions: ParsableArguments {
     /// plain text when the configuration says `encryption: none`. Neither is an error (exit
     /// 1), as is a key file that cannot be used; the message names the file.
     func sealing(_ config: ServerConfig) throws -> KeySealing {
-        if let path = keyFile ?? config.keyFile {
+        let configured: String?
+        do { configured = try config.keyFilePath(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY")) } catch {
+            printError(error.message)
+            throw ExitCode(1)
+        }
+        if let path = keyFile ?? configured {
             do { return .sealed(try MasterKey.load(path: path)) } catch {
                 printError("\(error)")
                 throw ExitCode(1)

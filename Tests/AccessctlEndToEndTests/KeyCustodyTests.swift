@@ -301,3 +301,24 @@ extension KeyCustodyTests {
         }
     }
 }
+
+extension KeyCustodyTests {
+    @Test("key_file: $CREDENTIALS_DIRECTORY/<name> is the credential of the running unit; outside a unit it says how to run")
+    func credentialsDirectory() throws {
+        try Scratch.with { scratch in
+            let setup = try Setup(scratch, firstUID: 48000)
+            #expect(try setup.apply().status == 0)
+            try FileManager.default.createDirectory(atPath: scratch.path("credentials"), withIntermediateDirectories: false)
+            try FileManager.default.copyItem(atPath: setup.server.keyFile, toPath: scratch.path("credentials/master-key"))
+            try scratch.write("unit.yaml", try String(contentsOfFile: setup.server.config, encoding: .utf8)
+                .replacingOccurrences(of: "key_file: \(setup.server.keyFile)", with: "key_file: $CREDENTIALS_DIRECTORY/master-key"))
+            let inUnit = try setup.server.accessctl(["plan", "--detailed-exitcode", "--config", scratch.path("unit.yaml")],
+                                                    environment: ["CREDENTIALS_DIRECTORY": scratch.path("credentials")])
+            #expect(inUnit.status == 0, "\(inUnit.stdout)\(inUnit.stderr)")
+            let outside = try setup.server.accessctl(["plan", "--config", scratch.path("unit.yaml")], environment: ["CREDENTIALS_DIRECTORY": ""])
+            #expect(outside.status == 1)
+            #expect(outside.stderr.contains("'key_file' is $CREDENTIALS_DIRECTORY/master-key, but CREDENTIALS_DIRECTORY is not set"),
+                    "\(outside.stderr)")
+        }
+    }
+}

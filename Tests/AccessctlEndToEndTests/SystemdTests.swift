@@ -165,7 +165,7 @@ struct SystemdTests {
         #expect(config.database == "/var/lib/accessctl/live.db")
         #expect(config.helper == ServerConfig.defaultHelper)
         #expect(config.allowedSigners == "/etc/accessctl/allowed_signers")
-        #expect(config.keyFile == "/run/credentials/accessctl-apply.service/master-key")
+        #expect(config.keyFile == "$CREDENTIALS_DIRECTORY/master-key")
         #expect(config.encryption == .aes256GCM)
         #expect(config.secretOrigins == SecretOrigins([
             "SC_SECRET_PURCHASE_ORDERS": ["https://po.internal.example.com"],

@@ -87,11 +87,11 @@ public struct ServerConfig: Sendable, Equatable {
             }
             config.repository = path("repository")?.value
             config.remote = f.string("remote", into: &d)?.value
-            config.sshKeyFile = sshKeyFile(f, into: &d)
+            config.sshKeyFile = credentialFile("ssh_key_file", example: "git_deploy_key", f, into: &d)
             config.branch = f.string("branch", into: &d)?.value
             config.database = path("database")?.value
             config.allowedSigners = path("allowed_signers")?.value
-            config.keyFile = path("key_file")?.value
+            config.keyFile = credentialFile("key_file", example: "master-key", f, into: &d)
             if let value = f.string("encryption", into: &d) {
                 if let encryption = Encryption(rawValue: value.value) {
                     config.encryption = encryption
@@ -141,45 +141,61 @@ public struct ServerConfig: Sendable, Equatable {
 }
 
 extension ServerConfig {
-    /// How an `ssh_key_file` names a file of the service's systemd credentials directory.
+    /// How `ssh_key_file` and `key_file` name a file of the service's systemd credentials
+    /// directory.
     public static let credentialsDirectoryPrefix = "$CREDENTIALS_DIRECTORY/"
 
-    /// `ssh_key_file`: an absolute path without `..`, or `$CREDENTIALS_DIRECTORY/` and a file
-    /// name (a credential's name).
-    static func sshKeyFile(_ f: Fields, into d: inout FileDiagnostics) -> String? {
-        guard let value = f.string("ssh_key_file", into: &d) else { return nil }
+    /// A credential file key (`ssh_key_file`, `key_file`): an absolute path without `..`, or
+    /// `$CREDENTIALS_DIRECTORY/` and a file name (a credential's name, as in `example`).
+    static func credentialFile(_ key: String, example: String, _ f: Fields, into d: inout FileDiagnostics) -> String? {
+        guard let value = f.string(key, into: &d) else { return nil }
         let text = value.value
         if text.hasPrefix(credentialsDirectoryPrefix) {
             let name = text.dropFirst(credentialsDirectoryPrefix.count)
             guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
-                d.error(value.mark, "'ssh_key_file' must name a credential after $CREDENTIALS_DIRECTORY/, as in "
-                    + "$CREDENTIALS_DIRECTORY/git_deploy_key, not '\(text.escapingControlCharacters)'")
+                d.error(value.mark, "'\(key)' must name a credential after $CREDENTIALS_DIRECTORY/, as in "
+                    + "$CREDENTIALS_DIRECTORY/\(example), not '\(text.escapingControlCharacters)'")
                 return nil
             }
             return text
         }
         guard text.hasPrefix("/"), !text.split(separator: "/").contains("..") else {
-            d.error(value.mark, "'ssh_key_file' must be an absolute path without '..' or $CREDENTIALS_DIRECTORY/<name>, "
+            d.error(value.mark, "'\(key)' must be an absolute path without '..' or $CREDENTIALS_DIRECTORY/<name>, "
                 + "not '\(text.escapingControlCharacters)'")
             return nil
         }
         return text
     }
 
-    /// The path of `ssh_key_file`, with `$CREDENTIALS_DIRECTORY` replaced by
-    /// `credentialsDirectory` (the variable systemd sets for a service with credentials); nil
-    /// when no key file is configured.
+    /// The path of a credential file key's `value`, with `$CREDENTIALS_DIRECTORY` replaced by
+    /// `credentialsDirectory` (the variable systemd sets for a service with credentials).
     ///
-    /// - throws: When the key file is in the credentials directory but there is none.
-    public func sshKeyFilePath(credentialsDirectory: String?) throws(RepoReadError) -> String? {
-        guard let sshKeyFile, sshKeyFile.hasPrefix(Self.credentialsDirectoryPrefix) else { return sshKeyFile }
-        let name = sshKeyFile.dropFirst(Self.credentialsDirectoryPrefix.count)
+    /// - throws: The message, when the file is in the credentials directory but there is none.
+    static func credentialFilePath(_ value: String, key: String, credentialsDirectory: String?) -> Result<String, CredentialPathError> {
+        guard value.hasPrefix(credentialsDirectoryPrefix) else { return .success(value) }
+        let name = value.dropFirst(credentialsDirectoryPrefix.count)
         guard let directory = credentialsDirectory, directory.hasPrefix("/") else {
-            throw RepoReadError("'ssh_key_file' is \(sshKeyFile), but CREDENTIALS_DIRECTORY is not set: run the "
-                + "command from the systemd unit, which loads the key (LoadCredential=\(name):...), or as "
-                + "docs/operations.md shows for a run by hand")
+            return .failure(CredentialPathError(message: "'\(key)' is \(value), but CREDENTIALS_DIRECTORY is not set: run the "
+                + "command from the systemd unit, which loads the credential (LoadCredential=\(name):... or "
+                + "LoadCredentialEncrypted=\(name):...), or as docs/operations.md shows for a run by hand"))
         }
-        return (directory.hasSuffix("/") ? directory : directory + "/") + name
+        return .success((directory.hasSuffix("/") ? directory : directory + "/") + name)
+    }
+
+    /// The path of `ssh_key_file` (see ``credentialFilePath(_:key:credentialsDirectory:)``);
+    /// nil when no key file is configured.
+    public func sshKeyFilePath(credentialsDirectory: String?) throws(RepoReadError) -> String? {
+        guard let sshKeyFile else { return nil }
+        switch Self.credentialFilePath(sshKeyFile, key: "ssh_key_file", credentialsDirectory: credentialsDirectory) {
+        case .success(let path): return path
+        case .failure(let error): throw RepoReadError(error.message)
+        }
+    }
+
+    /// The path of `key_file` (the master key), resolved the same way; nil when none is configured.
+    public func keyFilePath(credentialsDirectory: String?) throws(CredentialPathError) -> String? {
+        guard let keyFile else { return nil }
+        return try Self.credentialFilePath(keyFile, key: "key_file", credentialsDirectory: credentialsDirectory).get()
     }
 
     /// `secret_origins`: a mapping from secret names to lists of origins
@@ -215,6 +231,12 @@ extension ServerConfig {
         }
         return SecretOrigins(allowed)
     }
+}
+
+/// A credential file named after `$CREDENTIALS_DIRECTORY/` outside a systemd unit.
+public struct CredentialPathError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// A configuration file that could not be read or is invalid.
