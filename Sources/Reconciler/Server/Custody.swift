@@ -46,6 +46,9 @@ public enum Custody {
         guard !hold.reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw .failed("a hold needs a reason (--reason TEXT): it is what status, plan and the audit show")
         }
+        guard FileManager.default.fileExists(atPath: database) else {
+            throw .failed("there is no database at \(database) yet: before the first apply no key has been issued to hold")
+        }
         do {
             let store = try LiveStore(path: database, sealing: .withoutKeys)
             defer { try? store.close() }
