@@ -69,10 +69,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try server.load()
-        guard let database = server.database ?? config.database else {
-            printError("no database: pass --database or set 'database' in the configuration")
-            throw ExitCode(1)
-        }
+        let database = try server.databasePath(config)
         try repository.fetchIfAsked(fetch && planFile == nil, config)
         var saved: Plan?
         var options = repository.resolved(config)
@@ -176,10 +173,7 @@ struct LogCommand: ParsableCommand {
 
     func run() throws {
         let config = try server.load()
-        guard let database = server.database ?? config.database else {
-            printError("no database: pass --database or set 'database' in the configuration")
-            throw ExitCode(1)
-        }
+        let database = try server.databasePath(config)
         guard FileManager.default.fileExists(atPath: database) else {
             print(RunLog.render([], json: format == .json), terminator: "")
             return

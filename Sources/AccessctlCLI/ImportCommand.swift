@@ -48,10 +48,7 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let config = try server.load()
-        guard let database = server.database ?? config.database else {
-            printError("no database: pass --database or set 'database' in the configuration")
-            throw ExitCode(1)
-        }
+        let database = try server.databasePath(config)
         var options = ImportOptions(database: database, output: out)
         options.sources = Set(source.map(\.rowSource))
         options.skillsDirectory = skills

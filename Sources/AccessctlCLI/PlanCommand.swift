@@ -128,10 +128,7 @@ struct PlanCommand: AsyncParsableCommand {
         let config = try server.load()
         try repository.fetchIfAsked(fetch, config)
         let repo = repository.resolved(config)
-        guard let database = server.database ?? config.database else {
-            printError("no database: pass --database or set 'database' in the configuration")
-            throw ExitCode(1)
-        }
+        let database = try server.databasePath(config)
         if let allowed = config.allowedSigners {
             // Show whether apply would accept this commit's signature.
             do {

@@ -69,10 +69,7 @@ struct ExplainCommand: ParsableCommand {
         guard let database = server.database ?? config.database,
               let holds = try? Custody.holdsInForce(database: database).filter(applies), !holds.isEmpty else { return }
         print("held on this server (keys revoked until `accessctl release`):")
-        for hold in holds {
-            print("  \(hold.target.address.escapingControlCharacters) by \(hold.placedBy.escapingControlCharacters): "
-                + hold.reason.escapingControlCharacters)
-        }
+        for hold in holds { print(PlanRenderer.holdLine(hold)) }
     }
 
     func validate() throws {

@@ -39,10 +39,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let config = try server.load()
-        guard let database = server.database ?? config.database else {
-            printError("no database: pass --database or set 'database' in the configuration")
-            throw ExitCode(1)
-        }
+        let database = try server.databasePath(config)
         let status: ServerStatus
         do {
             var limits = ServerStatus.Limits()

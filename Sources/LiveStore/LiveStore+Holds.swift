@@ -1,16 +1,6 @@
 import AccessModel
 import GRDB
 
-/// A hold as the `holds` table records it, released or not.
-public struct HoldRecord: Sendable, Hashable {
-    public var id: Int64
-    public var hold: Hold
-    public var releasedBy: String?
-    /// Unix seconds.
-    public var releasedAt: Int64?
-    public var releaseReason: String?
-}
-
 extension LiveStoreWriter {
     /// Records a hold in force. Refuses a second hold on the same user or service (the
     /// first must be released), naming who placed the first and why.
@@ -68,27 +58,5 @@ extension LiveStore {
             holds.append(Hold(kind: kind, name: row[1], reason: row[2], placedBy: row[3], placedAt: row[4]))
         }
         return holds
-    }
-
-    /// Every hold ever placed, newest first (`status`, audits).
-    public func holdHistory(limit: Int = 50) throws(LiveStoreError) -> [HoldRecord] {
-        do {
-            return try queue.read { db in
-                var records: [HoldRecord] = []
-                let cursor = try Row.fetchCursor(db, sql: """
-                    SELECT id, kind, name, reason, placed_by, placed_at, released_by, released_at, release_reason
-                    FROM holds ORDER BY id DESC LIMIT ?
-                    """, arguments: [limit])
-                while let row = try cursor.next() {
-                    guard let kind = Hold.Kind(rawValue: row[1]) else { continue }
-                    records.append(HoldRecord(id: row[0], hold: Hold(kind: kind, name: row[2], reason: row[3], placedBy: row[4],
-                                                                     placedAt: row[5]),
-                                              releasedBy: row[6], releasedAt: row[7], releaseReason: row[8]))
-                }
-                return records
-            }
-        } catch {
-            throw Self.failure(error, path: path, doing: "read the holds of")
-        }
     }
 }

@@ -54,11 +54,14 @@ public enum PlanRenderer {
     static func holdsText(_ holds: [Hold]) -> String {
         guard !holds.isEmpty else { return "" }
         var out = "Holds in force (keys stay revoked until `accessctl release`):\n"
-        for hold in holds {
-            out += "  \(hold.target.address.escapingControlCharacters)  by \(hold.placedBy.escapingControlCharacters) at "
-                + "\(iso8601(hold.placedAt)): \(hold.reason.escapingControlCharacters)\n"
-        }
+        for hold in holds { out += holdLine(hold) + "\n" }
         return out + "\n"
+    }
+
+    /// One hold, as plans and `explain` list it: `  user.alice  by root at 2026-12-03T08:00:00Z: why`.
+    public static func holdLine(_ hold: Hold) -> String {
+        "  \(hold.target.address.escapingControlCharacters)  by \(hold.placedBy.escapingControlCharacters) at "
+            + "\(iso8601(hold.placedAt)): \(hold.reason.escapingControlCharacters)"
     }
 
     /// The summary line:

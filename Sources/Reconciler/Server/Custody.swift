@@ -74,9 +74,9 @@ public enum Custody {
         do {
             let store = try LiveStore(path: database, sealing: .withoutKeys)
             defer { try? store.close() }
-            let holds = try store.snapshot().holds
             guard let lifted = try store.write({ w in try w.release(kind, name, by: actor, at: now, reason: reason) }) else {
-                let inForce = holds.map(\.target.address).joined(separator: ", ")
+                // Only for the message: which holds are in force instead.
+                let inForce = try store.snapshot().holds.map(\.target.address).joined(separator: ", ")
                 throw ApplyError.failed("there is no hold on \(kind.rawValue).\(name.escapingControlCharacters) in force"
                     + (inForce.isEmpty ? " (no hold is in force)" : " (holds in force: \(inForce))"))
             }
